@@ -1,0 +1,68 @@
+package testbed
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Pinned versions of the real components; hack/versions.sh holds the same numbers for the scripts.
+const (
+	EnvoyVersion = "1.40.0"
+	KubeVersion  = "1.36.3"
+	// EnvoyImage is the local image `make deps` builds from the pinned Envoy binary.
+	EnvoyImage = "meshjoin.local/envoy:" + EnvoyVersion
+)
+
+// ErrMissingPrerequisite marks a real component that is not installed; `make deps` installs it.
+var ErrMissingPrerequisite = errors.New("missing prerequisite (run `make deps`)")
+
+// CacheDir is where `make deps` keeps built and downloaded components.
+func CacheDir() string {
+	if dir := os.Getenv("MESHJOIN_CACHE"); dir != "" {
+		return dir
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "meshjoin-cache")
+	}
+	return filepath.Join(home, ".cache", "meshjoin")
+}
+
+// EnvoyBinary finds the pinned Envoy: $MESHJOIN_ENVOY, the cache, then PATH.
+func EnvoyBinary() (string, error) {
+	return findBinary("MESHJOIN_ENVOY", filepath.Join(CacheDir(), "envoy-"+EnvoyVersion, "envoy"), "envoy")
+}
+
+// KubeAPIServerBinary finds kube-apiserver: $MESHJOIN_KUBE_APISERVER, the cache, then PATH.
+func KubeAPIServerBinary() (string, error) {
+	return findBinary("MESHJOIN_KUBE_APISERVER", filepath.Join(CacheDir(), "kube-apiserver-v"+KubeVersion), "kube-apiserver")
+}
+
+// EtcdBinary finds etcd: $MESHJOIN_ETCD, then PATH (Debian's etcd-server).
+func EtcdBinary() (string, error) {
+	return findBinary("MESHJOIN_ETCD", "", "etcd")
+}
+
+func findBinary(envVar, cached, name string) (string, error) {
+	if p := os.Getenv(envVar); p != "" {
+		if isExecutable(p) {
+			return p, nil
+		}
+		return "", fmt.Errorf("%s=%s is not an executable: %w", envVar, p, ErrMissingPrerequisite)
+	}
+	if cached != "" && isExecutable(cached) {
+		return cached, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found (looked at $%s, %s and PATH): %w", name, envVar, cached, ErrMissingPrerequisite)
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
