@@ -1,0 +1,268 @@
+package testbed
+
+import (
+	"fmt"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	proxyprotocolv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/proxy_protocol/v3"
+	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// IstioALPNs is the list the east-west gateway (and a PERMISSIVE sidecar) require, as istiod generates it.
+var IstioALPNs = []string{"istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"}
+
+// Ports of the east-west gateway, as Istio's expose-istiod and cross-network samples define them.
+const (
+	GatewayTLSPort = 15443
+	GatewayCAPort  = 15012
+)
+
+// gatewayBootstrap is an AUTO_PASSTHROUGH east-west gateway: one filter chain per service port,
+// matched by SNI and Istio ALPN, TLS passed through untouched; 15012 passed through to the CA.
+func gatewayBootstrap(ip string, adminPort int, workloads []Workload, caAddr string) (*bootstrapv3.Bootstrap, error) {
+	var chains []*listenerv3.FilterChain
+	var clusters []*clusterv3.Cluster
+	for _, w := range workloads {
+		if w.OutsideMesh {
+			continue
+		}
+		for _, p := range w.Ports {
+			name := fmt.Sprintf("outbound|%d||%s", p.Number, w.Host())
+			clusters = append(clusters, staticCluster(name, w.Addr, p.TargetPort, nil, nil))
+			chains = append(chains, &listenerv3.FilterChain{
+				FilterChainMatch: &listenerv3.FilterChainMatch{
+					ServerNames:          []string{w.SNI(p.Number)},
+					ApplicationProtocols: IstioALPNs,
+				},
+				Filters: []*listenerv3.Filter{tcpProxy(name, name, nil)},
+			})
+		}
+	}
+	clusters = append(clusters, staticCluster("istiod", hostOf(caAddr), portOf(caAddr), nil, nil))
+	listeners := []*listenerv3.Listener{
+		{
+			Name:            "0.0.0.0_15443",
+			Address:         socketAddress(ip, GatewayTLSPort),
+			ListenerFilters: []*listenerv3.ListenerFilter{tlsInspector()},
+			FilterChains:    chains, // no default chain: wrong SNI or no Istio ALPN is closed
+		},
+		{
+			Name:         "0.0.0.0_15012",
+			Address:      socketAddress(ip, GatewayCAPort),
+			FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{tcpProxy("istiod", "istiod", nil)}}},
+		},
+	}
+	return bootstrap("east-west-gateway", adminPort, listeners, clusters)
+}
+
+// sidecarBootstrap terminates mTLS in front of a workload's echo apps as Istio's sidecar does:
+// client certificate required, chained to the mesh root, URI SAN under the trust domain(s);
+// STRICT has one TLS chain per port, PERMISSIVE picks mTLS by Istio ALPN and accepts plaintext.
+func sidecarBootstrap(w Workload, adminPort int, cert *KeyPair, rootPEM []byte, trustDomains []string, apps map[uint32]*echoApp) (*bootstrapv3.Bootstrap, error) {
+	var sans []*tlsv3.SubjectAltNameMatcher
+	for _, td := range trustDomains {
+		sans = append(sans, &tlsv3.SubjectAltNameMatcher{
+			SanType: tlsv3.SubjectAltNameMatcher_URI,
+			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + td + "/"}},
+		})
+	}
+	downstreamTLS := &tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapBool(true),
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsParams: &tlsv3.TlsParameters{
+				TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2,
+				TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
+			},
+			TlsCertificates: []*tlsv3.TlsCertificate{{
+				CertificateChain: inlineBytes(cert.ChainPEM()),
+				PrivateKey:       inlineBytes(cert.KeyPEM()),
+			}},
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa:                 inlineBytes(rootPEM),
+				MatchTypedSubjectAltNames: sans,
+			}},
+			AlpnProtocols: []string{"h2", "http/1.1"},
+		},
+	}
+	var listeners []*listenerv3.Listener
+	var clusters []*clusterv3.Cluster
+	for _, p := range w.Ports {
+		app := apps[p.Number]
+		clusterName := fmt.Sprintf("inbound|%d||", p.TargetPort)
+		var filter *listenerv3.Filter
+		switch p.Protocol {
+		case ProtocolTCP:
+			// The app learns the caller from a PROXY v2 TLV filled with the peer's URI SAN.
+			pp := &proxyprotocolv3.ProxyProtocolUpstreamTransport{
+				Config: &corev3.ProxyProtocolConfig{
+					Version: corev3.ProxyProtocolConfig_V2,
+					AddedTlvs: []*corev3.TlvEntry{{
+						Type: proxyTLVCaller,
+						FormatString: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormatSource{
+							TextFormatSource: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "%DOWNSTREAM_PEER_URI_SAN%"}},
+						}},
+					}},
+				},
+				TransportSocket: &corev3.TransportSocket{Name: "envoy.transport_sockets.raw_buffer", ConfigType: typed(&rawbufferv3.RawBuffer{})},
+			}
+			socket := &corev3.TransportSocket{Name: "envoy.transport_sockets.upstream_proxy_protocol", ConfigType: typed(pp)}
+			clusters = append(clusters, staticCluster(clusterName, hostOf(app.addr()), portOf(app.addr()), socket, nil))
+			filter = tcpProxy("inbound_"+p.Name, clusterName, nil)
+		default:
+			var protoOpts proto.Message = &upstreamhttpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+					ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{},
+				}},
+			}
+			if p.Protocol == ProtocolGRPC {
+				protoOpts = &upstreamhttpv3.HttpProtocolOptions{
+					UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+						ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+					}},
+				}
+			}
+			clusters = append(clusters, staticCluster(clusterName, hostOf(app.addr()), portOf(app.addr()), nil, protoOpts))
+			filter = inboundHCM(p, clusterName)
+		}
+		tlsChain := &listenerv3.FilterChain{
+			Name:             "inbound-mtls",
+			FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "tls"},
+			Filters:          []*listenerv3.Filter{filter},
+			TransportSocket:  &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: typed(downstreamTLS)},
+		}
+		chains := []*listenerv3.FilterChain{tlsChain}
+		if w.Permissive {
+			tlsChain.FilterChainMatch.ApplicationProtocols = IstioALPNs
+			chains = append(chains, &listenerv3.FilterChain{
+				Name:             "inbound-plaintext",
+				FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"},
+				Filters:          []*listenerv3.Filter{filter},
+			})
+		}
+		listeners = append(listeners, &listenerv3.Listener{
+			Name:            fmt.Sprintf("virtualInbound_%d", p.TargetPort),
+			Address:         socketAddress(w.Addr, p.TargetPort),
+			ListenerFilters: []*listenerv3.ListenerFilter{tlsInspector()},
+			FilterChains:    chains,
+		})
+	}
+	return bootstrap("sidecar~"+w.Addr+"~"+w.Key(), adminPort, listeners, clusters)
+}
+
+func inboundHCM(p Port, cluster string) *listenerv3.Filter {
+	route := &routev3.RouteConfiguration{
+		Name: "inbound|" + p.Name,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    "inbound",
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+					Timeout:          durationpb.New(0),
+				}},
+			}},
+		}},
+	}
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix:     "inbound_" + p.Name,
+		CodecType:      hcmv3.HttpConnectionManager_AUTO,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: route},
+		// Pass the caller's identity to the app, as Istio's sidecar does.
+		ForwardClientCertDetails:    hcmv3.HttpConnectionManager_APPEND_FORWARD,
+		SetCurrentClientCertDetails: &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{Uri: true},
+		HttpFilters: []*hcmv3.HttpFilter{{
+			Name:       "envoy.filters.http.router",
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
+		}},
+	}
+	return &listenerv3.Filter{Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)}}
+}
+
+func bootstrap(node string, adminPort int, listeners []*listenerv3.Listener, clusters []*clusterv3.Cluster) (*bootstrapv3.Bootstrap, error) {
+	b := &bootstrapv3.Bootstrap{
+		Node: &corev3.Node{Id: node, Cluster: "meshjoin-testbed"},
+		Admin: &bootstrapv3.Admin{
+			Address: socketAddress("127.0.0.1", uint32(adminPort)),
+		},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{Listeners: listeners, Clusters: clusters},
+	}
+	if err := b.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("invalid Envoy config for %s: %w", node, err)
+	}
+	return b, nil
+}
+
+func marshalBootstrap(b *bootstrapv3.Bootstrap) ([]byte, error) {
+	return protojson.MarshalOptions{Indent: "  "}.Marshal(b)
+}
+
+func staticCluster(name, host string, port uint32, socket *corev3.TransportSocket, httpOpts proto.Message) *clusterv3.Cluster {
+	c := &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(5 * time.Second),
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(host, port)}},
+			}}}},
+		},
+		TransportSocket: socket,
+	}
+	if httpOpts != nil {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": mustAny(httpOpts)}
+	}
+	return c
+}
+
+func tcpProxy(stat, cluster string, _ any) *listenerv3.Filter {
+	tp := &tcpproxyv3.TcpProxy{StatPrefix: stat, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster}}
+	return &listenerv3.Filter{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(tp)}}
+}
+
+func tlsInspector() *listenerv3.ListenerFilter {
+	return &listenerv3.ListenerFilter{
+		Name:       "envoy.filters.listener.tls_inspector",
+		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})},
+	}
+}
+
+func socketAddress(ip string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
+
+func inlineBytes(b []byte) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
+}
+
+func typed(m proto.Message) *corev3.TransportSocket_TypedConfig {
+	return &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(m)}
+}
+
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err) // only for messages compiled into this binary
+	}
+	return a
+}
