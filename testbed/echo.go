@@ -2,13 +2,9 @@ package testbed
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -29,9 +25,6 @@ type EchoReply struct {
 	Echo     string `json:"echo,omitempty"`        // TCP: the line sent
 	HTTPVer  string `json:"httpVersion,omitempty"` // what the app received from its sidecar
 }
-
-// proxyTLVCaller is the PROXY protocol v2 TLV type in which TCP sidecars pass the peer's URI SAN.
-const proxyTLVCaller = 0xF0
 
 // echoApp is one port of a workload's application, listening on 127.0.0.1 behind its sidecar.
 type echoApp struct {
@@ -93,7 +86,10 @@ func (g *grpcEcho) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*t
 	return &testgrpc.SimpleResponse{Payload: &testgrpc.Payload{Body: body}, Username: caller, Hostname: g.app.service}, nil
 }
 
-// serveTCP reads the sidecar's PROXY v2 header, then answers every line with an EchoReply line.
+// callerHeader carries the peer's URI SAN on the sidecar's CONNECT tunnel for opaque TCP.
+const callerHeader = "x-meshjoin-peer-uri"
+
+// serveTCP accepts the sidecar's CONNECT tunnel, then answers every line with an EchoReply line.
 func (a *echoApp) serveTCP(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -106,13 +102,19 @@ func (a *echoApp) serveTCP(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
-			context.AfterFunc(ctx, func() { conn.Close() })
+			stop := context.AfterFunc(ctx, func() { conn.Close() })
+			defer stop()
 			r := bufio.NewReader(conn)
-			caller, err := readProxyV2Caller(r)
-			if err != nil {
-				fmt.Fprintf(conn, "{\"error\":%q}\n", err.Error())
+			req, err := http.ReadRequest(r)
+			if err != nil || req.Method != http.MethodConnect {
+				fmt.Fprint(conn, "HTTP/1.1 400 Bad Request\r\n\r\nexpected a CONNECT tunnel from the sidecar\n")
 				return
 			}
+			caller := req.Header.Get(callerHeader)
+			if caller == "-" { // Envoy's format string for "no value": a plaintext client
+				caller = ""
+			}
+			fmt.Fprint(conn, "HTTP/1.1 200 OK\r\n\r\n")
 			for {
 				line, err := r.ReadString('\n')
 				if err != nil {
@@ -125,51 +127,6 @@ func (a *echoApp) serveTCP(ctx context.Context) {
 			}
 		}()
 	}
-}
-
-var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
-
-// readProxyV2Caller parses a PROXY protocol v2 header and returns the caller TLV, if any.
-func readProxyV2Caller(r io.Reader) (string, error) {
-	head := make([]byte, 16)
-	if _, err := io.ReadFull(r, head); err != nil {
-		return "", fmt.Errorf("read PROXY header: %w", err)
-	}
-	if !bytes.Equal(head[:12], proxyV2Signature) {
-		return "", errors.New("no PROXY v2 header from the sidecar")
-	}
-	body := make([]byte, binary.BigEndian.Uint16(head[14:16]))
-	if _, err := io.ReadFull(r, body); err != nil {
-		return "", fmt.Errorf("read PROXY body: %w", err)
-	}
-	var addrLen int
-	switch head[13] >> 4 {
-	case 1:
-		addrLen = 12
-	case 2:
-		addrLen = 36
-	case 3:
-		addrLen = 216
-	}
-	if addrLen > len(body) {
-		return "", errors.New("short PROXY header")
-	}
-	tlvs := body[addrLen:]
-	for len(tlvs) >= 3 {
-		typ, n := tlvs[0], int(binary.BigEndian.Uint16(tlvs[1:3]))
-		if 3+n > len(tlvs) {
-			break
-		}
-		if typ == proxyTLVCaller {
-			v := string(tlvs[3 : 3+n])
-			if v == "-" { // Envoy's format string for "no value"
-				v = ""
-			}
-			return v, nil
-		}
-		tlvs = tlvs[3+n:]
-	}
-	return "", nil
 }
 
 // CallerFromXFCC returns the URI of the client certificate from an x-forwarded-client-cert header

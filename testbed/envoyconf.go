@@ -14,8 +14,6 @@ import (
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
-	proxyprotocolv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/proxy_protocol/v3"
-	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -23,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // IstioALPNs is the list the east-west gateway (and a PERMISSIVE sidecar) require, as istiod generates it.
@@ -51,7 +50,7 @@ func gatewayBootstrap(ip string, adminPort int, workloads []Workload, caAddr str
 					ServerNames:          []string{w.SNI(p.Number)},
 					ApplicationProtocols: IstioALPNs,
 				},
-				Filters: []*listenerv3.Filter{tcpProxy(name, name, nil)},
+				Filters: []*listenerv3.Filter{tcpProxy(name, name)},
 			})
 		}
 	}
@@ -66,7 +65,7 @@ func gatewayBootstrap(ip string, adminPort int, workloads []Workload, caAddr str
 		{
 			Name:         "0.0.0.0_15012",
 			Address:      socketAddress(ip, GatewayCAPort),
-			FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{tcpProxy("istiod", "istiod", nil)}}},
+			FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{tcpProxy("istiod", "istiod")}}},
 		},
 	}
 	return bootstrap("east-west-gateway", adminPort, listeners, clusters)
@@ -106,25 +105,15 @@ func sidecarBootstrap(w Workload, adminPort int, cert *KeyPair, rootPEM []byte, 
 	for _, p := range w.Ports {
 		app := apps[p.Number]
 		clusterName := fmt.Sprintf("inbound|%d||", p.TargetPort)
-		var filter *listenerv3.Filter
+		// plainFilter serves a PERMISSIVE port's plaintext chain; filter the mTLS chain.
+		var filter, plainFilter *listenerv3.Filter
 		switch p.Protocol {
 		case ProtocolTCP:
-			// The app learns the caller from a PROXY v2 TLV filled with the peer's URI SAN.
-			pp := &proxyprotocolv3.ProxyProtocolUpstreamTransport{
-				Config: &corev3.ProxyProtocolConfig{
-					Version: corev3.ProxyProtocolConfig_V2,
-					AddedTlvs: []*corev3.TlvEntry{{
-						Type: proxyTLVCaller,
-						FormatString: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormatSource{
-							TextFormatSource: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "%DOWNSTREAM_PEER_URI_SAN%"}},
-						}},
-					}},
-				},
-				TransportSocket: &corev3.TransportSocket{Name: "envoy.transport_sockets.raw_buffer", ConfigType: typed(&rawbufferv3.RawBuffer{})},
-			}
-			socket := &corev3.TransportSocket{Name: "envoy.transport_sockets.upstream_proxy_protocol", ConfigType: typed(pp)}
-			clusters = append(clusters, staticCluster(clusterName, hostOf(app.addr()), portOf(app.addr()), socket, nil))
-			filter = tcpProxy("inbound_"+p.Name, clusterName, nil)
+			// Opaque TCP reaches the app through an HTTP/1.1 CONNECT tunnel whose request carries
+			// the caller's URI SAN, formatted once the downstream handshake is done.
+			clusters = append(clusters, staticCluster(clusterName, hostOf(app.addr()), portOf(app.addr()), nil, nil))
+			filter = tcpTunnel("inbound_"+p.Name, clusterName, fmt.Sprintf("%s:%d", w.Key(), p.Number), true)
+			plainFilter = tcpTunnel("inbound_"+p.Name, clusterName, fmt.Sprintf("%s:%d", w.Key(), p.Number), false)
 		default:
 			var protoOpts proto.Message = &upstreamhttpv3.HttpProtocolOptions{
 				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
@@ -140,6 +129,7 @@ func sidecarBootstrap(w Workload, adminPort int, cert *KeyPair, rootPEM []byte, 
 			}
 			clusters = append(clusters, staticCluster(clusterName, hostOf(app.addr()), portOf(app.addr()), nil, protoOpts))
 			filter = inboundHCM(p, clusterName)
+			plainFilter = filter
 		}
 		tlsChain := &listenerv3.FilterChain{
 			Name:             "inbound-mtls",
@@ -153,7 +143,7 @@ func sidecarBootstrap(w Workload, adminPort int, cert *KeyPair, rootPEM []byte, 
 			chains = append(chains, &listenerv3.FilterChain{
 				Name:             "inbound-plaintext",
 				FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"},
-				Filters:          []*listenerv3.Filter{filter},
+				Filters:          []*listenerv3.Filter{plainFilter},
 			})
 		}
 		listeners = append(listeners, &listenerv3.Listener{
@@ -233,8 +223,26 @@ func staticCluster(name, host string, port uint32, socket *corev3.TransportSocke
 	return c
 }
 
-func tcpProxy(stat, cluster string, _ any) *listenerv3.Filter {
+func tcpProxy(stat, cluster string) *listenerv3.Filter {
 	tp := &tcpproxyv3.TcpProxy{StatPrefix: stat, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster}}
+	return &listenerv3.Filter{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(tp)}}
+}
+
+func tcpTunnel(stat, cluster, authority string, afterHandshake bool) *listenerv3.Filter {
+	tp := &tcpproxyv3.TcpProxy{
+		StatPrefix:       stat,
+		ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster},
+		TunnelingConfig: &tcpproxyv3.TcpProxy_TunnelingConfig{
+			Hostname: authority,
+			HeadersToAdd: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{
+				Key: callerHeader, Value: "%DOWNSTREAM_PEER_URI_SAN%",
+			}}},
+		},
+	}
+	if afterHandshake {
+		tp.UpstreamConnectMode = tcpproxyv3.UpstreamConnectMode_ON_DOWNSTREAM_TLS_HANDSHAKE
+		tp.MaxEarlyDataBytes = wrapperspb.UInt32(64 << 10) // what the client sends while we connect
+	}
 	return &listenerv3.Filter{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(tp)}}
 }
 
