@@ -1,0 +1,38 @@
+# meshjoin — `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/meshjoin
+include hack/versions.sh
+export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy image (idempotent)
+	bash hack/deps.sh
+
+build: ## Build bin/meshjoin
+	$(GO) build -o $(BIN) ./cmd/meshjoin
+
+test: ## Run every test, the real-component ones included (they fail, never skip, without `make deps`)
+	$(GO) test -count=1 -timeout 60m ./...
+
+testbed: ## Run the local test mesh in the foreground and print its kubeconfig (Ctrl-C stops it)
+	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig
+
+bench: ## Run the benchmarks and print their figures
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/...
+
+fuzz: ## Fuzz the hosts-block parser for 60s per target
+	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
+	$(GO) test ./hosts -run '^$$' -fuzz FuzzApplyRoundTrip -fuzztime 60s
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+verify: lint test ## What CI runs after `make deps`
+
+.PHONY: help deps build test testbed bench fuzz lint verify
