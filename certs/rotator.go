@@ -1,0 +1,156 @@
+package certs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// BundleIssuer issues a new bundle; [*Issuer] is one.
+type BundleIssuer interface {
+	Issue(ctx context.Context) (*Bundle, error)
+}
+
+// DefaultAttemptTimeout bounds one renewal attempt when
+// Rotator.AttemptTimeout is zero.
+const DefaultAttemptTimeout = time.Minute
+
+// defaultMaxRetry is the longest wait between failed attempts with the
+// default back-off, and the wait used when a BackOff says Stop.
+const defaultMaxRetry = 2 * time.Minute
+
+// Rotator keeps a certificate fresh: it renews at half-life and, when
+// renewal fails, retries with exponential back-off. The current bundle stays
+// in use until a new one is issued, even past its expiry (reported through
+// OnError wrapping [ErrCertExpired]); it is never withdrawn.
+type Rotator struct {
+	Issuer BundleIssuer
+
+	// OnRenew receives each new bundle, from Run's goroutine. Nil: ignored.
+	OnRenew func(*Bundle)
+	// OnError receives each failed attempt, with when the next one is. Nil:
+	// ignored.
+	OnError func(error)
+
+	// BackOff spaces retries after failures; it is Reset after each success.
+	// Nil: exponential from 1 s, doubling, up to 2 min, ±20 % jitter.
+	// backoff.Stop is read as "wait 2 min": the rotator never gives up.
+	BackOff backoff.BackOff
+	// AttemptTimeout bounds one Issue call. Zero: DefaultAttemptTimeout.
+	AttemptTimeout time.Duration
+
+	// Clock and After stand in for time.Now and time.After, for tests.
+	Clock func() time.Time
+	After func(time.Duration) <-chan time.Time
+}
+
+// Run renews until ctx is done, then returns nil. current is the bundle in
+// use; nil means issue one at once. Run is not safe to call concurrently on
+// one Rotator.
+func (r *Rotator) Run(ctx context.Context, current *Bundle) error {
+	if r.Issuer == nil {
+		return errors.New("rotator: no issuer")
+	}
+	bo := r.BackOff
+	if bo == nil {
+		bo = &backoff.ExponentialBackOff{
+			InitialInterval:     time.Second,
+			RandomizationFactor: 0.2,
+			Multiplier:          2,
+			MaxInterval:         defaultMaxRetry,
+		}
+	}
+	bo.Reset()
+	for {
+		if current != nil {
+			if wait := current.RenewAt().Sub(r.now()); wait > 0 && !r.sleep(ctx, wait) {
+				return nil
+			}
+		}
+		next, err := r.attempt(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			current = next
+			if r.OnRenew != nil {
+				r.OnRenew(next)
+			}
+			if next.RenewAt().After(r.now()) {
+				bo.Reset()
+				continue
+			}
+			// Already at half-life: a TTL shorter than the CA's clocks can
+			// serve. Renew again, but at back-off pace, not in a tight loop.
+			err = fmt.Errorf("the new certificate (valid %s to %s) is already past half its life; ask for a longer TTL",
+				next.NotBefore.UTC().Format(time.RFC3339), next.NotAfter.UTC().Format(time.RFC3339))
+		}
+		d := bo.NextBackOff()
+		if d == backoff.Stop {
+			d = defaultMaxRetry
+		}
+		if r.OnError != nil {
+			r.OnError(r.describe(err, current, d))
+		}
+		if !r.sleep(ctx, d) {
+			return nil
+		}
+	}
+}
+
+func (r *Rotator) attempt(ctx context.Context) (*Bundle, error) {
+	timeout := r.AttemptTimeout
+	if timeout == 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	b, err := r.Issuer.Issue(ctx)
+	if err == nil && b == nil {
+		err = errors.New("issuer returned no bundle")
+	}
+	return b, err
+}
+
+// describe says what failed, whether the current certificate still serves,
+// and when the next attempt is.
+func (r *Rotator) describe(err error, current *Bundle, retry time.Duration) error {
+	switch {
+	case current == nil:
+		return fmt.Errorf("get a workload certificate (next attempt in %s): %w", retry.Round(time.Second), err)
+	case r.now().Before(current.NotAfter):
+		return fmt.Errorf("renew the certificate for %s (the current one stays in use until %s; next attempt in %s): %w",
+			current.Identity, current.NotAfter.UTC().Format(time.RFC3339), retry.Round(time.Second), err)
+	default:
+		return fmt.Errorf("%w (%s, at %s) and renewing it failed (next attempt in %s): %w",
+			ErrCertExpired, current.Identity, current.NotAfter.UTC().Format(time.RFC3339), retry.Round(time.Second), err)
+	}
+}
+
+func (r *Rotator) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock()
+	}
+	return time.Now()
+}
+
+// sleep waits d; false when ctx ended first.
+func (r *Rotator) sleep(ctx context.Context, d time.Duration) bool {
+	var c <-chan time.Time
+	if r.After != nil {
+		c = r.After(d)
+	} else {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		c = t.C
+	}
+	select {
+	case <-c:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
