@@ -1,0 +1,158 @@
+package envoy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	overloadv3 "github.com/envoyproxy/go-control-plane/envoy/config/overload/v3"
+	downstreamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// XDSClusterName is the static cluster in the bootstrap that leads to the ADS server.
+const XDSClusterName = "meshjoin-xds"
+
+// maxDownstreamConnections bounds the local Envoy's open connections; a laptop's apps never
+// come near it, and setting it silences Envoy's start-up warning about an unlimited count.
+const maxDownstreamConnections = 10000
+
+// BootstrapOptions describe the one static config the local Envoy starts from.
+type BootstrapOptions struct {
+	NodeID string // must be the id given to NewServer
+	// XDSAddr is the ADS server, host:port (Server.Addr()). An IP gives a STATIC cluster,
+	// a name (e.g. host.docker.internal) a STRICT_DNS one.
+	XDSAddr string
+	// Secret is Server.Secret(); Envoy sends it as "authorization: Bearer <secret>".
+	Secret string
+	// AdminPort is where the admin interface listens, on 127.0.0.1 only.
+	AdminPort int
+}
+
+// Bootstrap returns the Envoy bootstrap as JSON: node id, admin on 127.0.0.1:AdminPort, and
+// listeners, clusters and secrets all from one ADS stream to XDSAddr over HTTP/2. The bytes
+// hold the ADS secret: write them only to a 0600 file or into the container, never to a log
+// or a command line.
+func Bootstrap(opts BootstrapOptions) ([]byte, error) {
+	if opts.NodeID == "" {
+		return nil, errors.New("bootstrap: empty node id")
+	}
+	if opts.Secret == "" {
+		return nil, errors.New("bootstrap: empty ADS secret")
+	}
+	if opts.AdminPort <= 0 || opts.AdminPort > 65535 {
+		return nil, fmt.Errorf("bootstrap: admin port %d out of range 1-65535", opts.AdminPort)
+	}
+	host, portStr, err := net.SplitHostPort(opts.XDSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: ADS address %q: %w", opts.XDSAddr, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		return nil, fmt.Errorf("bootstrap: ADS address %q: bad port", opts.XDSAddr)
+	}
+
+	h2, err := anyOf(&upstreamhttpv3.HttpProtocolOptions{
+		UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+					Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+				},
+			},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	xds := &clusterv3.Cluster{
+		Name:           XDSClusterName,
+		ConnectTimeout: durationpb.New(connectTimeout),
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: XDSClusterName,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{
+				LbEndpoints: []*endpointv3.LbEndpoint{{
+					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+						Address: socketAddress(host, uint32(port)),
+					}},
+				}},
+			}},
+		},
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{upstreamHTTP: h2},
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		xds.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
+	} else {
+		xds.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		xds.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
+	}
+
+	monitor, err := anyOf(&downstreamv3.DownstreamConnectionsConfig{MaxActiveDownstreamConnections: maxDownstreamConnections})
+	if err != nil {
+		return nil, err
+	}
+	b := &bootstrapv3.Bootstrap{
+		Node: &corev3.Node{Id: opts.NodeID, Cluster: "meshjoin"},
+		Admin: &bootstrapv3.Admin{
+			Address: socketAddress("127.0.0.1", uint32(opts.AdminPort)),
+		},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
+			Clusters: []*clusterv3.Cluster{xds},
+		},
+		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
+			AdsConfig: &corev3.ApiConfigSource{
+				ApiType:             corev3.ApiConfigSource_GRPC,
+				TransportApiVersion: corev3.ApiVersion_V3,
+				GrpcServices: []*corev3.GrpcService{{
+					TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{
+						ClusterName: XDSClusterName,
+					}},
+					InitialMetadata: []*corev3.HeaderValue{{
+						Key: "authorization", Value: "Bearer " + opts.Secret,
+					}},
+				}},
+				SetNodeOnFirstMessageOnly: true,
+			},
+			LdsConfig: adsConfigSource(),
+			CdsConfig: adsConfigSource(),
+		},
+		OverloadManager: &overloadv3.OverloadManager{
+			ResourceMonitors: []*overloadv3.ResourceMonitor{{
+				Name:       "envoy.resource_monitors.global_downstream_max_connections",
+				ConfigType: &overloadv3.ResourceMonitor_TypedConfig{TypedConfig: monitor},
+			}},
+		},
+	}
+	if err := b.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	return marshalJSON(b)
+}
+
+// marshalJSON gives stable, indented protojson (protojson itself varies its whitespace).
+func marshalJSON(m proto.Message) ([]byte, error) {
+	raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var compact, buf bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, err
+	}
+	if err := json.Indent(&buf, compact.Bytes(), "", "  "); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}

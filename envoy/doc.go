@@ -1,0 +1,13 @@
+// Package envoy turns a join plan into Envoy configuration, serves it over ADS, and runs the
+// local Envoy.
+//
+// The flow is one way: a Plan (which services, on which loopback addresses, through which
+// east-west gateway) and the workload Credentials go through the pure BuildResources, which
+// returns validated listeners, clusters and SDS secrets; Server publishes them as one snapshot
+// over an in-process ADS server that only the local Envoy (holding the server's random secret)
+// may read; Bootstrap is the small static config that points that Envoy at the server; a
+// Runtime (Docker or native) starts the Envoy; WaitReady says when every listener is serving.
+//
+// The wire facts behind the resources (SNI, ALPN lists, SAN checks) are those of
+// docs/istio-join-protocol.md in the shared documentation.
+package envoy

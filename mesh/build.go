@@ -1,0 +1,468 @@
+package mesh
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// refreshLocked rebuilds the entries marked dirty. A few changes are spliced into the sorted
+// list in place; many (the first sync, a namespace relabelled) rebuild and sort it once.
+func (c *Catalog) refreshLocked() {
+	if len(c.dirty) == 0 {
+		return
+	}
+	bulk := len(c.dirty) > 32 && len(c.dirty) > len(c.list)/16
+	for k := range c.dirty {
+		var next *Service
+		if svc, ok := c.build(k); ok {
+			next = &svc
+		}
+		prev := c.byKey[k]
+		if prev != nil {
+			c.unindexNames(prev)
+		}
+		if next != nil {
+			c.byKey[k] = next
+			c.indexNames(next)
+		} else {
+			delete(c.byKey, k)
+		}
+		if bulk {
+			continue
+		}
+		i, found := slices.BinarySearchFunc(c.list, k, func(s Service, k objKey) int { return keyOf(&s).compare(k) })
+		switch {
+		case next != nil && found:
+			c.list[i] = *next
+		case next != nil:
+			c.list = slices.Insert(c.list, i, *next)
+		case found:
+			c.list = slices.Delete(c.list, i, i+1)
+		}
+	}
+	clear(c.dirty)
+	if bulk {
+		c.list = c.list[:0]
+		for _, s := range c.byKey {
+			c.list = append(c.list, *s)
+		}
+		slices.SortFunc(c.list, func(a, b Service) int { return keyOf(&a).compare(keyOf(&b)) })
+	}
+}
+
+// build makes the entry for k from the informers' caches; false when the object is gone.
+func (c *Catalog) build(k objKey) (Service, bool) {
+	switch k.kind {
+	case KindService:
+		if c.services == nil {
+			return Service{}, false
+		}
+		obj, ok, _ := c.services.GetIndexer().GetByKey(k.ns + "/" + k.name)
+		if svc, isSvc := obj.(*corev1.Service); ok && isSvc {
+			return c.buildService(svc), true
+		}
+	case KindServiceEntry:
+		if c.entries == nil {
+			return Service{}, false
+		}
+		obj, ok, _ := c.entries.GetIndexer().GetByKey(k.ns + "/" + k.name)
+		if u, isU := obj.(*unstructured.Unstructured); ok && isU {
+			return c.buildServiceEntry(u), true
+		}
+	}
+	return Service{}, false
+}
+
+func (c *Catalog) namespace(name string) *corev1.Namespace {
+	obj, ok, _ := c.namespaces.GetIndexer().GetByKey(name)
+	if ns, isNS := obj.(*corev1.Namespace); ok && isNS {
+		return ns
+	}
+	return nil
+}
+
+// buildService turns a Kubernetes Service and what backs it into a catalogue entry.
+func (c *Catalog) buildService(svc *corev1.Service) Service {
+	s := Service{
+		Name:      svc.Name,
+		Namespace: svc.Namespace,
+		Kind:      KindService,
+		Hosts:     []string{svc.Name + "." + svc.Namespace + ".svc." + c.clusterDomain},
+	}
+	nonTCP := 0
+	for _, p := range svc.Spec.Ports {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+			nonTCP++
+			continue
+		}
+		s.Ports = append(s.Ports, Port{Name: p.Name, Number: uint32(p.Port), Protocol: ProtocolOf(p.Name, p.AppProtocol)})
+	}
+
+	ready, targets := c.endpointsOf(svc.Namespace, svc.Name)
+	s.Endpoints = ready
+	var pods []*corev1.Pod
+	if c.pods != nil {
+		pods = c.backingPods(svc.Namespace, svc.Spec.Selector, targets)
+	}
+
+	var ids []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, p := range pods {
+		add(spiffeID(c.trustDomain, p.Namespace, serviceAccountOf(p)))
+	}
+	for _, sa := range splitList(svc.Annotations[annotationKubeSAs]) {
+		if why := checkServiceAccount(sa); why != "" {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("annotation %s: service account %s ignored: %s", annotationKubeSAs, quoteShort(sa), why))
+			continue
+		}
+		add(spiffeID(c.trustDomain, svc.Namespace, sa))
+	}
+	for _, id := range splitList(svc.Annotations[annotationCanonSAs]) {
+		if why := checkSPIFFE(id); why != "" {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("annotation %s: %s ignored: %s", annotationCanonSAs, quoteShort(id), why))
+			continue
+		}
+		add(id)
+	}
+	sort.Strings(ids)
+	s.Identities = expandTrustDomains(ids, c.trustDomain, c.aliases)
+	s.IdentitiesExact = c.pods != nil && len(ids) > 0
+
+	s.Reachable, s.Reason = c.serviceReachability(svc, &s, nonTCP, pods)
+	if s.Reachable && c.pods != nil && len(ids) == 0 {
+		s.Warnings = append(s.Warnings, "no service account found for its endpoints: the identity check falls back to the trust-domain prefix")
+	}
+	return s
+}
+
+func (c *Catalog) serviceReachability(svc *corev1.Service, s *Service, nonTCP int, pods []*corev1.Pod) (bool, string) {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return false, "ExternalName service: an alias for a name outside the mesh"
+	}
+	if len(s.Ports) == 0 {
+		if nonTCP > 0 {
+			return false, "only UDP/SCTP ports: the gateway carries TCP"
+		}
+		return false, "no ports: the gateway routes by service port"
+	}
+	injected, optedOut := sidecarsOf(pods)
+	ns := c.namespace(svc.Namespace)
+	switch {
+	case meshNamespace(ns):
+		if optedOut {
+			return false, "its pods opt out of sidecar injection (sidecar.istio.io/inject=false)"
+		}
+	case injected:
+		// Pods injected one by one in a namespace without injection: fine.
+	case ns != nil && ns.Labels[labelDataplaneMode] == "ambient":
+		return false, fmt.Sprintf("namespace %s is ambient (no sidecars): not reachable through the gateway's mTLS passthrough", svc.Namespace)
+	default:
+		return false, fmt.Sprintf("namespace %s has no sidecar injection (label istio-injection=enabled or istio.io/rev)", svc.Namespace)
+	}
+	if ok, why := visibleTo(splitList(svc.Annotations[annotationExportTo]), svc.Namespace, c.rootNamespace); !ok {
+		return false, why
+	}
+	if s.Endpoints == 0 {
+		return false, "no ready endpoints"
+	}
+	return true, ""
+}
+
+// meshNamespace: sidecar injection by label istio-injection=enabled, or istio.io/rev when
+// istio-injection is not set (istio-injection wins, as in Istio's webhooks).
+func meshNamespace(ns *corev1.Namespace) bool {
+	if ns == nil {
+		return false
+	}
+	if v, ok := ns.Labels[labelInjection]; ok {
+		return v == "enabled"
+	}
+	return ns.Labels[labelRevision] != ""
+}
+
+// sidecarsOf: injected when some pod carries the marks of the injector; optedOut when there
+// are pods and every one of them refuses injection.
+func sidecarsOf(pods []*corev1.Pod) (injected, optedOut bool) {
+	optedOut = len(pods) > 0
+	for _, p := range pods {
+		_, hasStatus := p.Annotations[annotationStatus]
+		if hasStatus || p.Labels[labelTLSMode] == "istio" {
+			injected = true
+			optedOut = false
+			continue
+		}
+		if p.Labels[labelInject] != "false" && p.Annotations[annotationInject] != "false" {
+			optedOut = false
+		}
+	}
+	return injected, optedOut
+}
+
+// visibleTo applies exportTo: the gateway only routes to services exported to its namespace.
+func visibleTo(exportTo []string, ns, gatewayNS string) (bool, string) {
+	if len(exportTo) == 0 {
+		return true, ""
+	}
+	for _, e := range exportTo {
+		if e == "*" || e == gatewayNS || e == "." && ns == gatewayNS {
+			return true, ""
+		}
+	}
+	return false, fmt.Sprintf("exported only to %s: not visible to the east-west gateway in %s", quoteShort(strings.Join(exportTo, ",")), gatewayNS)
+}
+
+// endpointsOf counts the ready endpoints of a Service across its EndpointSlices (an endpoint
+// in two slices, as in dual stack, counts once) and returns the pods they name.
+func (c *Catalog) endpointsOf(ns, name string) (ready int, targets []string) {
+	seen := map[string]bool{}
+	for _, o := range byIndex(c.slices, indexSliceByService, ns+"/"+name) {
+		slice, ok := o.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		for _, ep := range slice.Endpoints {
+			id := ""
+			if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" && ref.Name != "" {
+				refNS := ref.Namespace
+				if refNS == "" {
+					refNS = slice.Namespace
+				}
+				id = refNS + "/" + ref.Name
+				targets = append(targets, id)
+			} else if len(ep.Addresses) > 0 {
+				id = "addr/" + ep.Addresses[0]
+			}
+			if id == "" || seen[id] || ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			seen[id] = true
+			ready++
+		}
+	}
+	return ready, targets
+}
+
+// backingPods are the live pods selected by selector in ns, plus the pods named by
+// EndpointSlice targetRefs ("ns/name"), without duplicates.
+func (c *Catalog) backingPods(ns string, selector map[string]string, targets []string) []*corev1.Pod {
+	var out []*corev1.Pod
+	seen := map[string]bool{}
+	keep := func(p *corev1.Pod) {
+		key := p.Namespace + "/" + p.Name
+		if !seen[key] && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range c.selectPods(ns, selector) {
+		keep(p)
+	}
+	for _, t := range targets {
+		if seen[t] {
+			continue
+		}
+		obj, ok, _ := c.pods.GetIndexer().GetByKey(t)
+		if p, isPod := obj.(*corev1.Pod); ok && isPod {
+			keep(p)
+		}
+	}
+	return out
+}
+
+// selectPods uses the label index: it starts from the smallest set of pods sharing one of the
+// selector's labels, then checks the rest of the selector.
+func (c *Catalog) selectPods(ns string, selector map[string]string) []*corev1.Pod {
+	if len(selector) == 0 || c.pods == nil {
+		return nil
+	}
+	var smallest []any
+	first := true
+	for k, v := range selector {
+		objs := byIndex(c.pods, indexPodByLabel, ns+"/"+k+"="+v)
+		if first || len(objs) < len(smallest) {
+			smallest, first = objs, false
+		}
+		if len(smallest) == 0 {
+			return nil
+		}
+	}
+	var out []*corev1.Pod
+	for _, o := range smallest {
+		if p, ok := o.(*corev1.Pod); ok && selects(selector, p.Labels) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func serviceAccountOf(p *corev1.Pod) string {
+	if p.Spec.ServiceAccountName == "" {
+		return defaultServiceAccount
+	}
+	return p.Spec.ServiceAccountName
+}
+
+// splitList splits a comma-separated annotation, trimming spaces and dropping empty items.
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// serviceEntrySpec is the part of networking.istio.io ServiceEntry the catalogue reads.
+type serviceEntrySpec struct {
+	Hosts []string `json:"hosts"`
+	Ports []struct {
+		Number   int64  `json:"number"`
+		Protocol string `json:"protocol"`
+		Name     string `json:"name"`
+	} `json:"ports"`
+	Location   string `json:"location"`
+	Resolution string `json:"resolution"`
+	Endpoints  []struct {
+		Address        string `json:"address"`
+		ServiceAccount string `json:"serviceAccount"`
+	} `json:"endpoints"`
+	WorkloadSelector *struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"workloadSelector"`
+	ExportTo        []string `json:"exportTo"`
+	SubjectAltNames []string `json:"subjectAltNames"`
+}
+
+// buildServiceEntry turns an Istio ServiceEntry into a catalogue entry. Its contents are
+// checked field by field: a bad host or port is dropped with a warning, the rest is kept.
+func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
+	s := Service{Name: u.GetName(), Namespace: u.GetNamespace(), Kind: KindServiceEntry}
+	if len(validation.IsDNS1123Subdomain(s.Name)) > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("ServiceEntry name %s is not a valid name: entry ignored", quoteShort(s.Name)))
+		s.Name = quoteShort(s.Name)
+		s.Reason = "invalid ServiceEntry name"
+		return s
+	}
+	var spec serviceEntrySpec
+	raw, _ := u.Object["spec"].(map[string]any)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("spec cannot be read: %s", quoteShort(err.Error())))
+		s.Reason = "malformed ServiceEntry"
+		return s
+	}
+
+	for _, h := range spec.Hosts {
+		if why := checkHost(h); why != "" {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("host %s dropped: %s", quoteShort(h), why))
+			continue
+		}
+		if !slices.Contains(s.Hosts, h) {
+			s.Hosts = append(s.Hosts, h)
+		}
+	}
+	for _, p := range spec.Ports {
+		if len(validation.IsValidPortNum(int(p.Number))) > 0 {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("port %d dropped: not a port number", p.Number))
+			continue
+		}
+		name := p.Name
+		if why := checkPortName(name); why != "" {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("port %d: name %s dropped: %s", p.Number, quoteShort(name), why))
+			name = ""
+		}
+		s.Ports = append(s.Ports, Port{Name: name, Number: uint32(p.Number), Protocol: parseProtocol(p.Protocol)})
+	}
+
+	var ids []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	usesPods := spec.WorkloadSelector != nil && len(spec.WorkloadSelector.Labels) > 0
+	if usesPods {
+		for _, p := range c.selectPods(s.Namespace, spec.WorkloadSelector.Labels) {
+			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				continue
+			}
+			add(spiffeID(c.trustDomain, p.Namespace, serviceAccountOf(p)))
+			if p.Status.PodIP != "" && podReady(p) {
+				s.Endpoints++
+			}
+		}
+	} else {
+		for _, ep := range spec.Endpoints {
+			if ep.Address != "" {
+				s.Endpoints++
+			}
+			if ep.ServiceAccount == "" {
+				continue
+			}
+			if why := checkServiceAccount(ep.ServiceAccount); why != "" {
+				s.Warnings = append(s.Warnings, fmt.Sprintf("endpoint %s: service account %s ignored: %s", quoteShort(ep.Address), quoteShort(ep.ServiceAccount), why))
+				continue
+			}
+			add(spiffeID(c.trustDomain, s.Namespace, ep.ServiceAccount))
+		}
+		if len(spec.Endpoints) == 0 && (spec.Resolution == "DNS" || spec.Resolution == "DNS_ROUND_ROBIN") {
+			s.Endpoints = len(s.Hosts) // the hosts themselves are resolved and used
+		}
+	}
+	for _, san := range spec.SubjectAltNames {
+		if why := checkSPIFFE(san); why != "" {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("subjectAltName %s ignored: %s", quoteShort(san), why))
+			continue
+		}
+		add(san)
+	}
+	sort.Strings(ids)
+	s.Identities = expandTrustDomains(ids, c.trustDomain, c.aliases)
+	s.IdentitiesExact = len(ids) > 0 && (!usesPods || c.pods != nil)
+
+	s.Reachable, s.Reason = c.serviceEntryReachability(&spec, &s)
+	if s.Reachable && len(ids) == 0 {
+		s.Warnings = append(s.Warnings, "no service account or subjectAltName declared: the identity check falls back to the trust-domain prefix")
+	}
+	return s
+}
+
+func (c *Catalog) serviceEntryReachability(spec *serviceEntrySpec, s *Service) (bool, string) {
+	switch {
+	case spec.Location != "MESH_INTERNAL":
+		return false, "MESH_EXTERNAL: outside the mesh, never routed by the east-west gateway"
+	case len(s.Hosts) == 0:
+		return false, "no usable host"
+	case len(s.Ports) == 0:
+		return false, "no ports: the gateway routes by service port"
+	case spec.Resolution == "" || spec.Resolution == "NONE":
+		return false, "resolution NONE: the gateway has no endpoint to pass connections to"
+	}
+	if ok, why := visibleTo(spec.ExportTo, s.Namespace, c.rootNamespace); !ok {
+		return false, why
+	}
+	if s.Endpoints == 0 {
+		return false, "no ready endpoints"
+	}
+	return true, ""
+}

@@ -1,0 +1,644 @@
+package mesh
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// ServiceEntry API versions, newest first: the catalogue uses the first one served.
+var serviceEntryVersions = []schema.GroupVersionResource{
+	{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"},
+	{Group: "networking.istio.io", Version: "v1beta1", Resource: "serviceentries"},
+	{Group: "networking.istio.io", Version: "v1alpha3", Resource: "serviceentries"},
+}
+
+// Informer index names.
+const (
+	indexSliceByService = "meshjoin/service" // EndpointSlice by "ns/service"
+	indexSliceByPod     = "meshjoin/pod"     // EndpointSlice by "ns/pod" of its targetRefs
+	indexPodByLabel     = "meshjoin/label"   // Pod by "ns/key=value" of each label
+)
+
+// CatalogOptions tune a Catalog.
+type CatalogOptions struct {
+	ClusterDomain string        // the cluster's DNS domain; default cluster.local
+	SyncTimeout   time.Duration // how long Start waits for the first full list; default 60s
+}
+
+// Catalog is a live, read-only catalogue of the services in the cluster, kept by informers.
+// Its methods are safe for concurrent use. Work is done lazily: events only mark the affected
+// services, which are rebuilt when Services or Lookup is next called.
+type Catalog struct {
+	client        kubernetes.Interface
+	dyn           dynamic.Interface
+	trustDomain   string
+	aliases       []string
+	rootNamespace string
+	clusterDomain string
+	syncTimeout   time.Duration
+	changes       chan struct{}
+	started       atomic.Bool
+
+	// Set by Start before the informers run; read-only afterwards.
+	namespaces cache.SharedIndexInformer
+	services   cache.SharedIndexInformer
+	slices     cache.SharedIndexInformer
+	pods       cache.SharedIndexInformer // nil when pods cannot be read
+	entries    cache.SharedIndexInformer // nil when ServiceEntries are not served or not readable
+	entriesGVR schema.GroupVersionResource
+	// synced tells, per resource, whether our event handler has seen the first full list
+	// (an informer's own HasSynced only covers its cache, not the handlers).
+	synced map[string]cache.InformerSynced
+
+	mu        sync.Mutex
+	dirty     map[objKey]struct{}
+	byKey     map[objKey]*Service
+	list      []Service // sorted by namespace, name, kind; mirrors byKey
+	names     map[string][]nameRef
+	warnings  []string
+	watchErrs map[string]error // resource → latest list/watch error
+}
+
+// objKey names one catalogue entry.
+type objKey struct {
+	ns, name string
+	kind     Kind
+}
+
+func (k objKey) compare(o objKey) int {
+	if c := cmp.Compare(k.ns, o.ns); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.name, o.name); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.kind, o.kind)
+}
+
+func keyOf(s *Service) objKey { return objKey{ns: s.Namespace, name: s.Name, kind: s.Kind} }
+
+// NewCatalog prepares a catalogue; Start fills it. dyn may be nil, and then ServiceEntries
+// are left out. cfg gives the trust domain (and aliases) of the identities; nil means the
+// defaults.
+func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config, opts CatalogOptions) *Catalog {
+	c := &Catalog{
+		client:        client,
+		dyn:           dyn,
+		trustDomain:   DefaultTrustDomain,
+		rootNamespace: DefaultRootNamespace,
+		clusterDomain: opts.ClusterDomain,
+		syncTimeout:   opts.SyncTimeout,
+		changes:       make(chan struct{}, 1),
+		dirty:         map[objKey]struct{}{},
+		byKey:         map[objKey]*Service{},
+		names:         map[string][]nameRef{},
+		watchErrs:     map[string]error{},
+	}
+	if cfg != nil {
+		if cfg.TrustDomain != "" {
+			c.trustDomain = cfg.TrustDomain
+		}
+		c.aliases = slices.Clone(cfg.Aliases)
+		if cfg.RootNamespace != "" {
+			c.rootNamespace = cfg.RootNamespace
+		}
+	}
+	if c.clusterDomain == "" {
+		c.clusterDomain = DefaultClusterDomain
+	}
+	if c.syncTimeout <= 0 {
+		c.syncTimeout = 60 * time.Second
+	}
+	return c
+}
+
+// Start checks the permissions the catalogue needs, starts the informers and waits until
+// they have listed everything once (SyncTimeout, or ctx, whichever ends first). The informers
+// run until ctx is cancelled.
+//
+// Namespaces, Services and EndpointSlices across all namespaces are required: a forbidden list
+// returns *ErrForbidden. Pods are optional: without them identities are not exact (see
+// Service.IdentitiesExact) and Warnings says so. ServiceEntries are optional: an API that is
+// not served is skipped silently, a forbidden one with a warning.
+func (c *Catalog) Start(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("catalog already started")
+	}
+	probe := metav1.ListOptions{Limit: 1}
+	required := []struct {
+		resource string
+		list     func() error
+	}{
+		{"namespaces", func() error { _, err := c.client.CoreV1().Namespaces().List(ctx, probe); return err }},
+		{"services", func() error { _, err := c.client.CoreV1().Services("").List(ctx, probe); return err }},
+		{"endpointslices.discovery.k8s.io", func() error {
+			_, err := c.client.DiscoveryV1().EndpointSlices("").List(ctx, probe)
+			return err
+		}},
+	}
+	for _, r := range required {
+		if err := r.list(); err != nil {
+			return fmt.Errorf("service catalogue: %w", apiError(err, "list", r.resource, "", ""))
+		}
+	}
+	podsReadable := true
+	if _, err := c.client.CoreV1().Pods("").List(ctx, probe); err != nil {
+		if !apierrors.IsForbidden(err) {
+			return fmt.Errorf("service catalogue: %w", apiError(err, "list", "pods", "", ""))
+		}
+		podsReadable = false
+		c.addWarning(fmt.Sprintf("pods cannot be read (`%s`): the identity check of every service falls back to the trust-domain prefix spiffe://%s/",
+			(&ErrForbidden{Verb: "list", Resource: "pods"}).CanI(), c.trustDomain))
+	}
+	entriesGVR, entriesOK := c.probeServiceEntries(ctx, probe)
+
+	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0)
+	c.namespaces = factory.Core().V1().Namespaces().Informer()
+	c.services = factory.Core().V1().Services().Informer()
+	c.slices = factory.Discovery().V1().EndpointSlices().Informer()
+	if podsReadable {
+		c.pods = factory.Core().V1().Pods().Informer()
+	}
+	var dynFactory dynamicinformer.DynamicSharedInformerFactory
+	if entriesOK {
+		dynFactory = dynamicinformer.NewDynamicSharedInformerFactory(c.dyn, 0)
+		c.entries = dynFactory.ForResource(entriesGVR).Informer()
+		c.entriesGVR = entriesGVR
+	}
+	if err := c.setUpInformers(); err != nil {
+		return fmt.Errorf("service catalogue: %w", err)
+	}
+
+	factory.Start(ctx.Done())
+	if dynFactory != nil {
+		dynFactory.Start(ctx.Done())
+	}
+	go func() {
+		<-ctx.Done()
+		factory.Shutdown()
+		if dynFactory != nil {
+			dynFactory.Shutdown()
+		}
+	}()
+	return c.waitForSync(ctx)
+}
+
+// probeServiceEntries finds the newest ServiceEntry version served.
+func (c *Catalog) probeServiceEntries(ctx context.Context, probe metav1.ListOptions) (schema.GroupVersionResource, bool) {
+	if c.dyn == nil {
+		return schema.GroupVersionResource{}, false
+	}
+	for _, gvr := range serviceEntryVersions {
+		_, err := c.dyn.Resource(gvr).List(ctx, probe)
+		switch {
+		case err == nil:
+			return gvr, true
+		case apierrors.IsNotFound(err):
+			continue // this version, or the CRD, is not there
+		case apierrors.IsForbidden(err):
+			c.addWarning(fmt.Sprintf("ServiceEntries cannot be read (`%s`): they are left out",
+				(&ErrForbidden{Verb: "list", Resource: "serviceentries.networking.istio.io"}).CanI()))
+		default:
+			c.addWarning(fmt.Sprintf("ServiceEntries left out: list %s: %v", gvr.GroupVersion(), err))
+		}
+		return schema.GroupVersionResource{}, false
+	}
+	return schema.GroupVersionResource{}, false
+}
+
+func (c *Catalog) informers() map[string]cache.SharedIndexInformer {
+	m := map[string]cache.SharedIndexInformer{
+		"namespaces":                      c.namespaces,
+		"services":                        c.services,
+		"endpointslices.discovery.k8s.io": c.slices,
+	}
+	if c.pods != nil {
+		m["pods"] = c.pods
+	}
+	if c.entries != nil {
+		m["serviceentries.networking.istio.io"] = c.entries
+	}
+	return m
+}
+
+// setUpInformers adds transforms, indexes, error handlers and event handlers.
+func (c *Catalog) setUpInformers() error {
+	var errs []error
+	for resource, inf := range c.informers() {
+		errs = append(errs,
+			inf.SetTransform(slim),
+			inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+				c.mu.Lock()
+				c.watchErrs[resource] = err
+				c.mu.Unlock()
+			}))
+	}
+	errs = append(errs,
+		c.slices.AddIndexers(cache.Indexers{indexSliceByService: sliceServiceIndex, indexSliceByPod: slicePodIndex}))
+	if c.pods != nil {
+		errs = append(errs, c.pods.AddIndexers(cache.Indexers{indexPodByLabel: podLabelIndex}))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	type handler struct {
+		resource string
+		inf      cache.SharedIndexInformer
+		h        cache.ResourceEventHandler
+	}
+	handlers := []handler{
+		{"namespaces", c.namespaces, cache.ResourceEventHandlerFuncs{
+			AddFunc: func(obj any) { c.namespaceChanged(obj) },
+			UpdateFunc: func(old, cur any) {
+				o, ok1 := old.(*corev1.Namespace)
+				n, ok2 := cur.(*corev1.Namespace)
+				if ok1 && ok2 && maps.Equal(o.Labels, n.Labels) {
+					return
+				}
+				c.namespaceChanged(cur)
+			},
+			DeleteFunc: func(obj any) { c.namespaceChanged(obj) },
+		}},
+		{"services", c.services, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { c.markObject(obj, KindService) },
+			UpdateFunc: func(_, cur any) { c.markObject(cur, KindService) },
+			DeleteFunc: func(obj any) { c.markObject(obj, KindService) },
+		}},
+		{"endpointslices.discovery.k8s.io", c.slices, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { c.sliceChanged(obj) },
+			UpdateFunc: func(old, cur any) { c.sliceChanged(old); c.sliceChanged(cur) },
+			DeleteFunc: func(obj any) { c.sliceChanged(obj) },
+		}},
+	}
+	if c.pods != nil {
+		handlers = append(handlers, handler{"pods", c.pods, cache.ResourceEventHandlerFuncs{
+			AddFunc: func(obj any) { c.podChanged(obj) },
+			UpdateFunc: func(old, cur any) {
+				if !podRelevantChange(old, cur) {
+					return
+				}
+				c.podChanged(old)
+				c.podChanged(cur)
+			},
+			DeleteFunc: func(obj any) { c.podChanged(obj) },
+		}})
+	}
+	if c.entries != nil {
+		handlers = append(handlers, handler{"serviceentries.networking.istio.io", c.entries, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { c.markObject(obj, KindServiceEntry) },
+			UpdateFunc: func(_, cur any) { c.markObject(cur, KindServiceEntry) },
+			DeleteFunc: func(obj any) { c.markObject(obj, KindServiceEntry) },
+		}})
+	}
+	c.synced = map[string]cache.InformerSynced{}
+	for _, h := range handlers {
+		reg, err := h.inf.AddEventHandler(h.h)
+		if err != nil {
+			return err
+		}
+		c.synced[h.resource] = reg.HasSynced
+	}
+	return nil
+}
+
+// waitForSync waits for every informer's first list, and returns early with *ErrForbidden
+// when a required list is denied after all.
+func (c *Catalog) waitForSync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.syncTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		synced := true
+		var pending []string
+		for resource, hasSynced := range c.synced {
+			if !hasSynced() {
+				synced = false
+				pending = append(pending, resource)
+			}
+		}
+		if synced {
+			return nil
+		}
+		sort.Strings(pending)
+		c.mu.Lock()
+		var lastErr error
+		for _, r := range pending {
+			err := c.watchErrs[r]
+			if err == nil {
+				continue
+			}
+			if apierrors.IsForbidden(err) && r != "pods" && r != "serviceentries.networking.istio.io" {
+				c.mu.Unlock()
+				return fmt.Errorf("service catalogue: %w", apiError(err, "list", r, "", ""))
+			}
+			lastErr = fmt.Errorf("%s: %w", r, err)
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			msg := fmt.Sprintf("service catalogue: the informers for %v did not sync", pending)
+			if lastErr != nil {
+				return fmt.Errorf("%s: %w", msg, lastErr)
+			}
+			return fmt.Errorf("%s: %w", msg, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Catalog) addWarning(w string) {
+	c.mu.Lock()
+	c.warnings = append(c.warnings, w)
+	c.mu.Unlock()
+}
+
+// Warnings are about the catalogue as a whole: what it could not read and what that means.
+func (c *Catalog) Warnings() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := slices.Clone(c.warnings)
+	for _, r := range slices.Sorted(maps.Keys(c.watchErrs)) {
+		if err := c.watchErrs[r]; apierrors.IsForbidden(err) {
+			out = append(out, fmt.Sprintf("%s can no longer be read: %v", r, err))
+		}
+	}
+	return out
+}
+
+// Changes is signalled whenever the catalogue may have changed. Signals are coalesced: one
+// pending signal stands for any number of changes. Call Services after receiving.
+func (c *Catalog) Changes() <-chan struct{} { return c.changes }
+
+func (c *Catalog) signal() {
+	select {
+	case c.changes <- struct{}{}:
+	default:
+	}
+}
+
+// Services returns every service, sorted by namespace, then name, then kind.
+func (c *Catalog) Services() []Service {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refreshLocked()
+	return slices.Clone(c.list)
+}
+
+// mark records that entries need rebuilding.
+func (c *Catalog) mark(keys ...objKey) {
+	if len(keys) == 0 {
+		return
+	}
+	c.mu.Lock()
+	for _, k := range keys {
+		c.dirty[k] = struct{}{}
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func metaOf(obj any) (metav1.Object, bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	return m, ok
+}
+
+func (c *Catalog) markObject(obj any, kind Kind) {
+	if m, ok := metaOf(obj); ok {
+		c.mark(objKey{ns: m.GetNamespace(), name: m.GetName(), kind: kind})
+	}
+}
+
+// namespaceChanged marks everything in the namespace: its labels decide reachability.
+func (c *Catalog) namespaceChanged(obj any) {
+	m, ok := metaOf(obj)
+	if !ok {
+		return
+	}
+	ns := m.GetName()
+	var keys []objKey
+	for _, o := range byIndex(c.services, cache.NamespaceIndex, ns) {
+		if svc, ok := o.(*corev1.Service); ok {
+			keys = append(keys, objKey{ns: ns, name: svc.Name, kind: KindService})
+		}
+	}
+	if c.entries != nil {
+		for _, o := range byIndex(c.entries, cache.NamespaceIndex, ns) {
+			if u, ok := o.(*unstructured.Unstructured); ok {
+				keys = append(keys, objKey{ns: ns, name: u.GetName(), kind: KindServiceEntry})
+			}
+		}
+	}
+	c.mark(keys...)
+}
+
+func (c *Catalog) sliceChanged(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return
+	}
+	if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
+		c.mark(objKey{ns: s.Namespace, name: name, kind: KindService})
+	}
+}
+
+// podChanged marks the services the pod backs: those whose selector matches it, those whose
+// EndpointSlices name it, and ServiceEntries whose workload selector matches it.
+func (c *Catalog) podChanged(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	var keys []objKey
+	for _, o := range byIndex(c.services, cache.NamespaceIndex, pod.Namespace) {
+		if svc, ok := o.(*corev1.Service); ok && selects(svc.Spec.Selector, pod.Labels) {
+			keys = append(keys, objKey{ns: svc.Namespace, name: svc.Name, kind: KindService})
+		}
+	}
+	for _, o := range byIndex(c.slices, indexSliceByPod, pod.Namespace+"/"+pod.Name) {
+		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+			if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
+				keys = append(keys, objKey{ns: s.Namespace, name: name, kind: KindService})
+			}
+		}
+	}
+	if c.entries != nil {
+		for _, o := range byIndex(c.entries, cache.NamespaceIndex, pod.Namespace) {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			sel, _, _ := unstructured.NestedStringMap(u.Object, "spec", "workloadSelector", "labels")
+			if selects(sel, pod.Labels) {
+				keys = append(keys, objKey{ns: u.GetNamespace(), name: u.GetName(), kind: KindServiceEntry})
+			}
+		}
+	}
+	c.mark(keys...)
+}
+
+// podRelevantChange tells whether an update touches what the catalogue reads from a pod.
+func podRelevantChange(old, cur any) bool {
+	o, ok1 := old.(*corev1.Pod)
+	n, ok2 := cur.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Spec.ServiceAccountName != n.Spec.ServiceAccountName ||
+		o.Status.Phase != n.Status.Phase ||
+		o.Status.PodIP != n.Status.PodIP ||
+		podReady(o) != podReady(n) ||
+		!maps.Equal(o.Labels, n.Labels) ||
+		!maps.Equal(o.Annotations, n.Annotations)
+}
+
+// selects is a Service (or workload) selector match; an empty selector selects nothing.
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func byIndex(inf cache.SharedIndexInformer, index, value string) []any {
+	if inf == nil {
+		return nil
+	}
+	objs, err := inf.GetIndexer().ByIndex(index, value)
+	if err != nil {
+		return nil
+	}
+	return objs
+}
+
+func sliceServiceIndex(obj any) ([]string, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	name := s.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return nil, nil
+	}
+	return []string{s.Namespace + "/" + name}, nil
+}
+
+func slicePodIndex(obj any) ([]string, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	for _, ep := range s.Endpoints {
+		if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" && ref.Name != "" {
+			ns := ref.Namespace
+			if ns == "" {
+				ns = s.Namespace
+			}
+			out = append(out, ns+"/"+ref.Name)
+		}
+	}
+	return out, nil
+}
+
+func podLabelIndex(obj any) ([]string, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	out := make([]string, 0, len(p.Labels))
+	for k, v := range p.Labels {
+		out = append(out, p.Namespace+"/"+k+"="+v)
+	}
+	return out, nil
+}
+
+// slim drops what the catalogue never reads before an object is cached: managed fields
+// everywhere, and all of a pod but its labels, a few annotations, service account and
+// readiness. With tens of thousands of pods this is most of the informers' memory.
+func slim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		out := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:              o.Name,
+				Namespace:         o.Namespace,
+				UID:               o.UID,
+				ResourceVersion:   o.ResourceVersion,
+				Labels:            o.Labels,
+				DeletionTimestamp: o.DeletionTimestamp,
+			},
+			Spec:   corev1.PodSpec{ServiceAccountName: o.Spec.ServiceAccountName},
+			Status: corev1.PodStatus{Phase: o.Status.Phase, PodIP: o.Status.PodIP},
+		}
+		for _, k := range []string{annotationInject, annotationStatus} {
+			if v, ok := o.Annotations[k]; ok {
+				if out.Annotations == nil {
+					out.Annotations = map[string]string{}
+				}
+				if k == annotationStatus {
+					v = "" // only its presence matters, and it is large
+				}
+				out.Annotations[k] = v
+			}
+		}
+		for _, cond := range o.Status.Conditions {
+			if cond.Type == corev1.PodReady {
+				out.Status.Conditions = []corev1.PodCondition{{Type: cond.Type, Status: cond.Status}}
+			}
+		}
+		return out, nil
+	case *unstructured.Unstructured:
+		o.SetManagedFields(nil)
+		delete(o.Object, "status")
+		return o, nil
+	case metav1.Object:
+		o.SetManagedFields(nil)
+		return o, nil
+	}
+	return obj, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
