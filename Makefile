@@ -16,8 +16,8 @@ deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy i
 build: ## Build bin/meshjoin
 	$(GO) build -o $(BIN) ./cmd/meshjoin
 
-test: ## Run every test, the real-component ones included (they fail, never skip, without `make deps`)
-	$(GO) test -count=1 -timeout 60m ./...
+test: ## Run every test, real components included (fails, never skips, without `make deps`); -p 1: packages share Docker and /etc/hosts
+	$(GO) test -p 1 -count=1 -timeout 60m ./...
 
 testbed: ## Run the local test mesh in the foreground and print its kubeconfig (Ctrl-C stops it)
 	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+
+	"github.com/meshjoin/meshjoin/session"
+)
+
+// Acceptance 1: HTTP, gRPC, TCP and port-80 services answer through the local Envoy, each
+// naming the developer's SPIFFE ID; SIGINT leaves nothing behind.
+func TestJoinHTTPGRPCTCPPort80(t *testing.T) {
+	e := newEnv(t)
+	r := e.startJoin(e.joinArgs("ratings.bookinfo", "ledger.payments", "db.payments", "web.bookinfo", "inventory.payments")...)
+	me := "spiffe://" + e.tb.TrustDomain + "/ns/dev/sa/alice"
+
+	hostsBytes, _ := os.ReadFile(e.hostsFile)
+	if !bytes.HasPrefix(hostsBytes, []byte(initialHosts)) {
+		t.Fatalf("user's bytes changed:\n%q", hostsBytes)
+	}
+	for _, want := range []string{
+		e.addr("ratings.bookinfo") + " ", "ratings.bookinfo.svc.cluster.local", "ratings.bookinfo.svc ", "ratings.bookinfo",
+		"inventory.mesh.internal", "web.bookinfo",
+	} {
+		if !bytes.Contains(hostsBytes, []byte(want)) {
+			t.Errorf("hosts file lacks %q:\n%s", want, hostsBytes)
+		}
+	}
+
+	if got, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/ratings/0"); err != nil || got.Caller != me || got.Service != "ratings.bookinfo" {
+		t.Errorf("HTTP: %+v, %v", got, err)
+	}
+	if got, err := getHTTP(e.addr("web.bookinfo"), 80, "/"); err != nil || got.Caller != me || got.Port != 80 {
+		t.Errorf("port 80: %+v, %v", got, err)
+	}
+	if got, err := getHTTP(e.addr("inventory.payments"), 8000, "/items"); err != nil || got.Caller != me {
+		t.Errorf("ServiceEntry: %+v, %v", got, err)
+	}
+	if got, err := callGRPC(e.addr("ledger.payments") + ":7070"); err != nil || got.Caller != me || got.Protocol != "grpc" {
+		t.Errorf("gRPC: %+v, %v", got, err)
+	}
+	if got, err := roundTripTCP(e.addr("db.payments")+":3306", "hello"); err != nil || got.Caller != me || got.Echo != "hello" {
+		t.Errorf("TCP: %+v, %v", got, err)
+	}
+	ratings := e.addr("ratings.bookinfo")
+	r.interrupt(t)
+	assertNoListener(t, ratings+":9080")
+}
+
+// Acceptance 2: the real /etc/hosts and the system resolver, byte-identical afterwards.
+func TestJoinRealEtcHosts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must run as root: this test writes the real /etc/hosts")
+		}
+		t.Skip("needs root to write /etc/hosts (CI runs it)")
+	}
+	before, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	args := e.args("join", "--identity", "dev/alice", "--envoy-image", "meshjoin.local/envoy:1.40.0", "ratings.bookinfo", "web.bookinfo")
+	r := e.startJoin(args...)
+	out, err := exec.Command("getent", "hosts", "ratings.bookinfo").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), e.addr("ratings.bookinfo")) {
+		t.Fatalf("getent hosts ratings.bookinfo: %q %v", out, err)
+	}
+	for _, url := range []string{"http://ratings.bookinfo:9080/ratings/0", "http://ratings.bookinfo.svc.cluster.local:9080/", "http://web.bookinfo/"} {
+		out, err := exec.Command("curl", "-sS", "--max-time", "10", url).CombinedOutput()
+		var got echo
+		if err != nil || json.Unmarshal(out, &got) != nil || got.Caller != "spiffe://"+e.tb.TrustDomain+"/ns/dev/sa/alice" {
+			t.Errorf("curl %s: %s %v", url, out, err)
+		}
+	}
+	r.interrupt(t)
+	after, _ := os.ReadFile("/etc/hosts")
+	if !bytes.Equal(before, after) {
+		t.Fatalf("/etc/hosts changed:\nbefore %q\nafter  %q", before, after)
+	}
+}
+
+// Acceptance 3: kill -9, then `meshjoin leave` cleans up; the next join would too.
+func TestKillThenLeave(t *testing.T) {
+	e := newEnv(t)
+	r := e.startJoin(e.joinArgs("ratings.bookinfo")...)
+	addr := e.addr("ratings.bookinfo")
+	r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.done
+	if len(meshjoinContainers(t)) == 0 {
+		t.Fatal("the container should outlive a kill -9 (that is what leave is for)")
+	}
+	code, out, errOut := e.run(e.args("leave")...)
+	if code != 0 || !strings.Contains(out, "Cleaned up session") {
+		t.Fatalf("leave: %d %s %s", code, out, errOut)
+	}
+	assertNoListener(t, addr+":9080")
+	// Idempotent: a second leave finds nothing.
+	if code, out, _ := e.run(e.args("leave")...); code != 0 || !strings.Contains(out, "No meshjoin session") {
+		t.Fatalf("second leave: %d %s", code, out)
+	}
+}
+
+// A join after a crashed session cleans up the crashed one first.
+func TestJoinAfterCrashCleansUp(t *testing.T) {
+	e := newEnv(t)
+	r := e.startJoin(e.joinArgs("ratings.bookinfo")...)
+	first := e.state().ID
+	r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.done
+	r2 := e.startJoin(e.joinArgs("web.bookinfo")...)
+	if e.state().ID == first {
+		t.Fatal("same session id after restart")
+	}
+	if n := len(meshjoinContainers(t)); n != 1 {
+		t.Fatalf("%d containers, want only the new session's", n)
+	}
+	b, _ := os.ReadFile(e.hostsFile)
+	if strings.Contains(string(b), first) || strings.Count(string(b), "# BEGIN meshjoin") != 1 {
+		t.Fatalf("hosts block of the crashed session still there:\n%s", b)
+	}
+	r2.interrupt(t)
+}
+
+// `leave` from another terminal stops a running session; a second join meanwhile is refused.
+func TestLeaveFromAnotherTerminalAndSecondJoin(t *testing.T) {
+	e := newEnv(t)
+	r := e.startJoin(e.joinArgs("ratings.bookinfo")...)
+	code, _, errOut := e.run(e.joinArgs("web.bookinfo")...)
+	if code != exitConflict || !strings.Contains(errOut, "already running") || !strings.Contains(errOut, "meshjoin leave") {
+		t.Fatalf("second join: exit %d\n%s", code, errOut)
+	}
+	b, _ := os.ReadFile(e.hostsFile)
+	if strings.Count(string(b), "# BEGIN meshjoin") != 1 || strings.Contains(string(b), "web.bookinfo") {
+		t.Fatalf("second join touched the block:\n%s", b)
+	}
+	code, out, errOut := e.run(e.args("leave")...)
+	if code != 0 || !strings.Contains(out, "Stopped session") {
+		t.Fatalf("leave: %d %s %s", code, out, errOut)
+	}
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("join still running after leave")
+	}
+}
+
+// Acceptance 4: a destination whose sidecar presents an unexpected identity is refused by the
+// local Envoy, and status says why.
+func TestImposterIsRefusedAndStatusSaysWhy(t *testing.T) {
+	e := newEnv(t)
+	r := e.startJoin(e.joinArgs("imposter.bookinfo", "ratings.bookinfo")...)
+	if got, err := getHTTP(e.addr("imposter.bookinfo"), 9080, "/"); err == nil {
+		t.Fatalf("request to the imposter succeeded: %+v", got)
+	}
+	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
+		t.Fatalf("ratings next to it: %v", err)
+	}
+	code, out, errOut := e.run(e.args("status")...)
+	if code != 0 {
+		t.Fatalf("status: %d %s", code, errOut)
+	}
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "imposter.bookinfo") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "identity that is not expected") || !strings.Contains(line, "spiffe://"+e.tb.TrustDomain+"/ns/bookinfo/sa/imposter") {
+		t.Fatalf("status does not say why:\n%s", out)
+	}
+	code, out, _ = e.run(e.args("status", "-o", "json")...)
+	var st session.Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !st.Running || len(st.Services) != 2 {
+		t.Fatalf("status -o json: %d %s", code, out)
+	}
+	r.interrupt(t)
+}
+
+// Acceptance 7: rotation with a short TTL while requests flow: no failed request, Envoy not
+// restarted.
+func TestRotationWhileRequestsFlow(t *testing.T) {
+	e := newEnv(t)
+	r := e.startJoin(e.joinArgs("ratings.bookinfo", "--cert-ttl", "8s")...)
+	before := e.state()
+	addr := e.addr("ratings.bookinfo")
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := getHTTP(addr, 9080, "/"); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				} else {
+					ok.Add(1)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for e.state().Renewals < 3 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	after := e.state()
+	t.Logf("%d requests ok, %d failed, %d renewals", ok.Load(), failed.Load(), after.Renewals)
+	if after.Renewals < 3 {
+		t.Fatalf("only %d renewals in 40s with an 8s TTL", after.Renewals)
+	}
+	if failed.Load() > 0 {
+		t.Fatalf("%d requests failed during rotation, first: %v", failed.Load(), firstErr.Load())
+	}
+	if !after.CertNotAfter.After(before.CertNotAfter) {
+		t.Fatal("certificate not renewed")
+	}
+	if after.ContainerID != before.ContainerID || envoyUptime(t, after.AdminAddr) < 10*time.Second {
+		t.Fatal("Envoy was restarted during rotation")
+	}
+	r.interrupt(t)
+}
+
+// Security: the admin interface listens on loopback only; no key and no token on disk or in
+// the logs.
+func TestNoSecretsOnDiskOrInLogs(t *testing.T) {
+	e := newEnv(t)
+	testStart := time.Now()
+	logFile := filepath.Join(t.TempDir(), "meshjoin.log")
+	r := e.startJoin(append(e.joinArgs("ratings.bookinfo"), "-v", "--log-file", logFile)...)
+	st := e.state()
+	if host, _, _ := net.SplitHostPort(st.AdminAddr); host != "127.0.0.1" {
+		t.Fatalf("Envoy admin on %s", st.AdminAddr)
+	}
+	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
+		t.Fatal(err)
+	}
+	r.interrupt(t)
+	logs, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(logs), "step=certificate") {
+		t.Fatalf("log file does not have the steps:\n%s", logs)
+	}
+	for _, dir := range []string{e.stateDir, filepath.Dir(logFile), os.TempDir()} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.Contains(path, "meshjoin-testbed-") {
+				return nil // the testbed's own sidecar keys are the test mesh's, not ours
+			}
+			// Only what was written while meshjoin ran.
+			if info, err := d.Info(); err == nil && info.Size() < 1<<20 && info.ModTime().After(testStart) {
+				b, _ := os.ReadFile(path)
+				if bytes.Contains(b, []byte("PRIVATE KEY")) {
+					t.Errorf("private key on disk: %s", path)
+				}
+			}
+			return nil
+		})
+	}
+	for _, text := range []string{string(logs), r.stderr.String(), r.stdout.String()} {
+		// Service-account tokens are JWTs: base64url of {"alg":... starts with eyJ.
+		if strings.Contains(text, "eyJ") {
+			t.Fatalf("a token reached the logs:\n%s", text)
+		}
+	}
+}
+
+func envoyUptime(t *testing.T, admin string) time.Duration {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/server_info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		UptimeAllEpochs string `json:"uptime_all_epochs"`
+	}
+	json.NewDecoder(resp.Body).Decode(&info)
+	d, _ := time.ParseDuration(info.UptimeAllEpochs)
+	return d
+}
+
+func callGRPC(addr string) (echo, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return echo{}, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := testgrpc.NewTestServiceClient(conn).UnaryCall(ctx, &testgrpc.SimpleRequest{})
+	if err != nil {
+		return echo{}, err
+	}
+	var r echo
+	return r, json.Unmarshal(resp.GetPayload().GetBody(), &r)
+}
+
+func roundTripTCP(addr, line string) (echo, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return echo{}, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintln(conn, line); err != nil {
+		return echo{}, err
+	}
+	b, err := bufio.NewReader(conn).ReadBytes('\n')
+	if err != nil {
+		return echo{}, err
+	}
+	var r echo
+	return r, json.Unmarshal(b, &r)
+}
+
+func assertNoListener(t *testing.T, addr string) {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("something still listens on %s", addr)
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/meshjoin/meshjoin/certs"
+	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/mesh"
+	"github.com/meshjoin/meshjoin/session"
+)
+
+// Exit codes: scripts and IDE launch configurations can tell the kinds of failure apart.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // anything not classified below
+	exitUsage       = 2 // bad flags or arguments, unknown service
+	exitPermission  = 3 // RBAC forbids something, or the CA refused the identity
+	exitUnreachable = 4 // gateway, CA, Docker or cluster cannot be reached
+	exitConflict    = 5 // another session, an address in use, a hosts file we must not touch
+	exitEnvironment = 6 // missing image, unwritable hosts file, a kubeconfig problem
+)
+
+// classify maps an error to an exit code and the next step for the user ("" when none).
+func classify(err error) (int, string) {
+	var (
+		forbidden *mesh.ErrForbidden
+		noGateway *mesh.ErrNoGateway
+		unknown   *mesh.ErrUnknownService
+		ambiguous *mesh.ErrAmbiguousService
+		usage     *session.UsageError
+		already   *session.AlreadyJoinedError
+		strange   *hosts.StrangeFileError
+		inUse     *envoy.AddressInUseError
+		cfgErr    *configError
+		hostsErr  *session.HostsFileError
+	)
+	switch {
+	case errors.As(err, &usage):
+		return exitUsage, usage.Hint
+	case errors.As(err, &unknown), errors.As(err, &ambiguous):
+		return exitUsage, "`meshjoin services` lists what can be joined"
+	case errors.Is(err, certs.ErrInvalidIdentity):
+		return exitUsage, "give the identity as <namespace>/<serviceaccount>, e.g. --identity dev/alice"
+	case errors.As(err, &forbidden):
+		return exitPermission, "check with: " + forbidden.CanI() + "\nand ask your cluster admin for the RBAC in docs/rbac.yaml"
+	case errors.Is(err, certs.ErrForbidden), errors.Is(err, certs.ErrServiceAccountNotFound):
+		return exitPermission, "ask your cluster admin for the RBAC in docs/rbac.yaml, or choose another --identity"
+	case errors.Is(err, certs.ErrCARefused), errors.Is(err, certs.ErrCAInvalidRequest):
+		return exitPermission, "the mesh CA said no: see its message above (a lower --cert-ttl helps when the TTL is too long)"
+	case errors.As(err, &noGateway):
+		return exitEnvironment, "expose an east-west gateway (AUTO_PASSTHROUGH on 15443; see the README), or pass --gateway host:port"
+	case errors.Is(err, session.ErrGatewayUnreachable):
+		return exitUnreachable, "check the address (--gateway overrides it) and that this machine can reach it (VPN, firewall)"
+	case errors.Is(err, certs.ErrCAUnreachable), errors.Is(err, certs.ErrCAUntrusted):
+		return exitUnreachable, "the CA is reached through the gateway's port 15012 (Istio's expose-istiod sample); --ca-address overrides it"
+	case errors.Is(err, envoy.ErrDockerUnreachable):
+		return exitUnreachable, "start Docker, or run Envoy without it: --runtime native (needs `envoy` on PATH)"
+	case errors.Is(err, envoy.ErrImageUnavailable):
+		return exitEnvironment, "pull or load the image (`docker pull envoyproxy/envoy:v1.40.0`), or name another with --envoy-image"
+	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
+		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
+	case errors.As(err, &already):
+		return exitConflict, "leave it first (`meshjoin leave`), or use another --state-dir"
+	case errors.As(err, &strange):
+		return exitConflict, "fix the hosts file by hand (meshjoin changes nothing in it until then), or use --hosts-file"
+	case errors.As(err, &hostsErr):
+		return exitEnvironment, "give --hosts-file an existing regular file you may write (the system's is written through sudo: --sudo auto)"
+	case errors.As(err, &cfgErr):
+		return exitEnvironment, "check --kubeconfig / $KUBECONFIG and --context (`kubectl config get-contexts`)"
+	case strings.Contains(err.Error(), "not writable"):
+		return exitEnvironment, ""
+	}
+	return exitFailure, ""
+}
+
+// reportError prints err with its next step and returns the exit code.
+func reportError(w io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	code, hint := classify(err)
+	fmt.Fprintf(w, "Error: %v\n", err)
+	if hint != "" {
+		fmt.Fprintf(w, "Next: %s\n", hint)
+	}
+	return code
+}

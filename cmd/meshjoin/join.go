@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshjoin/meshjoin/session"
+)
+
+type joinOptions struct {
+	identity, gateway, caAddress, caServerName, clusterID, revision string
+	certTTL                                                         time.Duration
+	hostsFile, addressRange                                         string
+	bareNames                                                       bool
+	runtime, envoyImage, envoyPath                                  string
+	sudo                                                            string
+}
+
+func newJoinCmd(g *globals) *cobra.Command {
+	o := &joinOptions{}
+	cmd := &cobra.Command{
+		Use:   "join SERVICE...",
+		Short: "Make mesh services answer on this machine by name, until Ctrl-C",
+		Example: `  meshjoin join ratings.bookinfo productpage.bookinfo --identity dev/alice
+  curl http://ratings.bookinfo:9080/ratings/0`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return joinRun(cmd.Context(), g, o, args) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.identity, "identity", os.Getenv("MESHJOIN_IDENTITY"), "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
+	f.StringVar(&o.gateway, "gateway", "", "east-west gateway host:port (default: discovered)")
+	f.StringVar(&o.caAddress, "ca-address", "", "mesh CA host:port (default: the gateway's 15012)")
+	f.StringVar(&o.caServerName, "ca-server-name", "", "TLS server name of the mesh CA (default istiod.istio-system.svc)")
+	f.StringVar(&o.clusterID, "cluster-id", "", "cluster name sent to the CA (default Kubernetes)")
+	f.StringVar(&o.revision, "revision", "", "istiod revision whose settings to use")
+	f.DurationVar(&o.certTTL, "cert-ttl", time.Hour, "lifetime of the workload certificate; renewed at half-life")
+	f.StringVar(&o.hostsFile, "hosts-file", "", "hosts file to write (default the system's)")
+	f.StringVar(&o.addressRange, "address-range", "127.77.0.0/16", "loopback range for the services' addresses")
+	f.BoolVar(&o.bareNames, "bare-names", false, "also map the bare service name (e.g. ratings) when unambiguous")
+	f.StringVar(&o.runtime, "runtime", "docker", "how to run Envoy: docker or native")
+	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
+	f.StringVar(&o.envoyPath, "envoy-path", "envoy", "Envoy binary (native runtime)")
+	f.StringVar(&o.sudo, "sudo", "auto", "write the hosts file through sudo: auto, always or never")
+	return cmd
+}
+
+func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string) error {
+	if o.identity == "" {
+		return &session.UsageError{Msg: "no identity given", Hint: "pass --identity <namespace>/<serviceaccount> (or set MESHJOIN_IDENTITY)"}
+	}
+	prefix, err := netip.ParsePrefix(o.addressRange)
+	if err != nil {
+		return &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16"}
+	}
+	k, err := g.connect()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errOut := g.streams.Err
+	cfg := session.Config{
+		Client: k.client, Dynamic: k.dynamic, Context: k.contextName,
+		Identity: o.identity, Services: qualify(services, k.namespace), Revision: o.revision,
+		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
+		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
+		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && os.Geteuid() != 0),
+		Runtime:      o.runtime, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath, PullOutput: errOut,
+		StateDir: g.stateDir, Log: g.log,
+		Progress: func(e session.Event) {
+			if e.Done && e.Err == nil {
+				fmt.Fprintf(errOut, "  ✓ %-12s %6s  %s\n", e.Step, e.Duration.Round(time.Millisecond), e.Detail)
+			}
+		},
+	}
+	start := time.Now()
+	s, err := session.Join(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	printJoined(g.streams, s.Services(), time.Since(start))
+	select {
+	case <-ctx.Done():
+	case <-s.ProxyDone():
+		fmt.Fprintln(errOut, "The local Envoy exited; leaving.")
+	}
+	fmt.Fprintln(errOut, "Leaving ...")
+	leaveCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Leave(leaveCtx); err != nil {
+		return fmt.Errorf("leave: %w (run `meshjoin leave` to finish cleaning up)", err)
+	}
+	fmt.Fprintln(errOut, "Left the mesh; hosts file and Envoy cleaned up.")
+	return nil
+}
+
+// qualify adds the -n namespace to bare names ("ratings" → "ratings.<ns>").
+func qualify(names []string, ns string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !strings.Contains(n, ".") && ns != "" && ns != "default" {
+			n += "." + ns
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
+	fmt.Fprintf(st.Err, "Joined %d services in %s. Ctrl-C leaves.\n", len(svcs), took.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(st.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tADDRESS\tPORTS\tTRY")
+	for _, js := range svcs {
+		var ports []string
+		for _, p := range js.Ports {
+			ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+		}
+		try := ""
+		if len(js.Ports) > 0 && js.Ports[0].Protocol == "http" {
+			try = fmt.Sprintf("curl http://%s:%d/", js.Names[len(js.Names)-1], js.Ports[0].Number)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Addr, strings.Join(ports, ","), try)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshjoin/meshjoin/mesh"
+)
+
+func newServicesCmd(g *globals) *cobra.Command {
+	var output, revision string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "services",
+		Short: "List the mesh services that can be joined",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := g.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cfg, err := mesh.LoadConfig(ctx, k.client, mesh.ConfigOptions{Revision: revision})
+			if err != nil {
+				return err
+			}
+			cat := mesh.NewCatalog(k.client, k.dynamic, cfg, mesh.CatalogOptions{})
+			if err := cat.Start(ctx); err != nil {
+				return err
+			}
+			for _, w := range append(cfg.Warnings, cat.Warnings()...) {
+				g.log.Warn(w)
+			}
+			var list []mesh.Service
+			for _, s := range cat.Services() {
+				if all || s.Reachable {
+					list = append(list, s)
+				}
+			}
+			if output != "table" {
+				return printStructured(g.streams.Out, output, list)
+			}
+			tw := tabwriter.NewWriter(g.streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tKIND\tPORTS\tENDPOINTS\tJOINABLE")
+			for _, s := range list {
+				var ports []string
+				for _, p := range s.Ports {
+					ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+				}
+				joinable := "yes"
+				if !s.Reachable {
+					joinable = "no: " + s.Reason
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Key(), s.Kind, strings.Join(ports, ","), s.Endpoints, joinable)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	cmd.Flags().BoolVarP(&all, "all", "A", false, "also list services the gateway cannot reach, with the reason")
+	cmd.Flags().StringVar(&revision, "revision", "", "istiod revision whose settings to use")
+	return cmd
+}
+
+func printStructured(w io.Writer, format string, v any) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	default:
+		return fmt.Errorf("unknown output format %q: use table, json or yaml", format)
+	}
+}

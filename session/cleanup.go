@@ -1,0 +1,142 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/hosts"
+)
+
+// LeaveResult says what Leave did.
+type LeaveResult struct {
+	Stopped  *State // a running session that was asked to stop
+	Cleaned  *State // a dead session whose traces were removed
+	NotFound bool
+}
+
+// Leave ends the session of stateDir: a running one is sent SIGTERM and waited for; a dead
+// one's container, Envoy process and hosts block are removed here.
+func Leave(ctx context.Context, stateDir string, elevateHosts bool, log *slog.Logger) (LeaveResult, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := newStore(stateDir)
+	if err != nil {
+		return LeaveResult{}, err
+	}
+	prev, err := st.read()
+	if err != nil {
+		return LeaveResult{}, err
+	}
+	alive, err := st.alive()
+	if err != nil {
+		return LeaveResult{}, err
+	}
+	if alive && prev != nil && prev.PID > 0 {
+		if err := syscall.Kill(prev.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return LeaveResult{}, fmt.Errorf("signal meshjoin (pid %d): %w", prev.PID, err)
+		}
+		// The session removes its own traces; wait until it lets go of the lock.
+		for alive {
+			select {
+			case <-ctx.Done():
+				return LeaveResult{}, fmt.Errorf("session pid %d did not stop in time: %w", prev.PID, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+			if alive, err = st.alive(); err != nil {
+				return LeaveResult{}, err
+			}
+		}
+		if after, _ := st.read(); after == nil {
+			return LeaveResult{Stopped: prev}, nil
+		}
+		prev, _ = st.read()
+	}
+	if prev == nil {
+		return LeaveResult{NotFound: true}, nil
+	}
+	ok, err := st.lock.TryLock()
+	if err != nil || !ok {
+		return LeaveResult{}, fmt.Errorf("a session started while cleaning up: run `meshjoin leave` again")
+	}
+	defer st.lock.Unlock()
+	prev.HostsFile = orDefault(prev.HostsFile, hosts.SystemPath())
+	if err := cleanupWith(ctx, st, prev, log, elevateHosts); err != nil {
+		return LeaveResult{}, err
+	}
+	return LeaveResult{Cleaned: prev}, nil
+}
+
+// cleanup removes what a dead session recorded; the caller holds the lock.
+func cleanup(ctx context.Context, st *store, prev *State, log *slog.Logger) error {
+	return cleanupWith(ctx, st, prev, log, false)
+}
+
+func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, elevate bool) error {
+	var errs []error
+	if prev.HostsWritten && prev.HostsFile != "" {
+		w, err := newHostsWriter(prev.HostsFile, prev.ID, elevate)
+		if err == nil {
+			owner, found, oerr := w.Owner()
+			switch {
+			case oerr != nil:
+				err = oerr
+			case found && owner == prev.ID:
+				_, err = w.Apply(nil)
+			case found:
+				log.Warn("hosts block belongs to another session; left alone", "owner", owner)
+			}
+			w.Close()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove the hosts block of session %s: %w", prev.ID, err))
+		}
+	}
+	if prev.ContainerID != "" || prev.Runtime == "docker" {
+		if rt, err := envoy.NewDockerRuntime(ctx, envoy.DockerOptions{}); err != nil {
+			errs = append(errs, err)
+		} else {
+			if err := rt.RemoveSession(ctx, prev.ID); err != nil {
+				errs = append(errs, err)
+			}
+			rt.Close()
+		}
+	}
+	if prev.EnvoyPID > 0 {
+		// Pdeathsig normally ends it with its parent; this covers platforms without it.
+		if p, err := os.FindProcess(prev.EnvoyPID); err == nil && isEnvoy(prev.EnvoyPID) {
+			p.Signal(syscall.SIGKILL)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return st.remove()
+}
+
+func isEnvoy(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && len(b) > 0 && containsEnvoy(string(b))
+}
+
+func containsEnvoy(cmdline string) bool {
+	for i := 0; i+5 <= len(cmdline); i++ {
+		if cmdline[i:i+5] == "envoy" {
+			return true
+		}
+	}
+	return false
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,134 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/google/renameio/v2"
+)
+
+// State is what a running session has created, written after every step so that `leave` or
+// the next `join` can undo it when the process died.
+type State struct {
+	ID           string          `json:"id"`
+	PID          int             `json:"pid"`
+	Started      time.Time       `json:"started"`
+	Context      string          `json:"context,omitempty"`
+	Identity     string          `json:"identity,omitempty"`
+	Gateway      string          `json:"gateway,omitempty"`
+	Runtime      string          `json:"runtime,omitempty"`
+	ContainerID  string          `json:"containerID,omitempty"`
+	EnvoyPID     int             `json:"envoyPID,omitempty"`
+	AdminAddr    string          `json:"adminAddr,omitempty"`
+	HostsFile    string          `json:"hostsFile,omitempty"`
+	HostsWritten bool            `json:"hostsWritten,omitempty"`
+	Services     []JoinedService `json:"services,omitempty"`
+	CertNotAfter time.Time       `json:"certNotAfter,omitzero"`
+	Renewals     int             `json:"renewals,omitempty"`
+	LastError    string          `json:"lastError,omitempty"`
+	Phase        string          `json:"phase"`
+}
+
+// JoinedService is one service reachable from this machine.
+type JoinedService struct {
+	Key        string   `json:"key"`   // name.namespace
+	Names      []string `json:"names"` // what resolves to Addr through the hosts file
+	Addr       string   `json:"addr"`  // loopback address
+	Ports      []Port   `json:"ports"`
+	Identities []string `json:"identities,omitempty"`
+	Exact      bool     `json:"identitiesExact"`
+	Warnings   []string `json:"warnings,omitempty"`
+}
+
+// Port of a joined service.
+type Port struct {
+	Number   uint32 `json:"number"`
+	Protocol string `json:"protocol"`
+	Listener string `json:"listener"` // the Envoy listener name
+	Cluster  string `json:"cluster"`  // the Envoy cluster name, for status
+}
+
+// Phases of a session.
+const (
+	PhaseJoining = "joining"
+	PhaseJoined  = "joined"
+	PhaseLeaving = "leaving"
+)
+
+// DefaultStateDir is $XDG_STATE_HOME/meshjoin, else ~/.local/state/meshjoin.
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "meshjoin")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "meshjoin-state")
+	}
+	return filepath.Join(home, ".local", "state", "meshjoin")
+}
+
+// store is the state directory: state.json, and session.lock held while a session runs.
+type store struct {
+	dir  string
+	lock *flock.Flock
+}
+
+func newStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory %s: %w", dir, err)
+	}
+	return &store{dir: dir, lock: flock.New(filepath.Join(dir, "session.lock"))}, nil
+}
+
+func (s *store) path() string { return filepath.Join(s.dir, "state.json") }
+
+func (s *store) read() (*State, error) {
+	b, err := os.ReadFile(s.path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("state file %s is damaged (%v): remove it after checking `docker ps` and your hosts file", s.path(), err)
+	}
+	return &st, nil
+}
+
+func (s *store) write(st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return renameio.WriteFile(s.path(), b, 0o600)
+}
+
+func (s *store) remove() error {
+	err := os.Remove(s.path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// alive reports whether a session process holds the lock.
+func (s *store) alive() (bool, error) {
+	probe := flock.New(s.lock.Path())
+	ok, err := probe.TryLock()
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		probe.Unlock()
+		return false, nil
+	}
+	return true, nil
+}
