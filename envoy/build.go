@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Names of the two SDS secrets, the same as an Istio sidecar uses.
@@ -155,6 +156,10 @@ func buildListener(name string, svc Service, port Port) (*listenerv3.Listener, e
 		Address:      socketAddress(svc.ListenIP.String(), port.Number),
 		StatPrefix:   name,
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}},
+		// Envoy binds with SO_REUSEPORT by default: a second Envoy (another session, another
+		// tool) on the same address would then silently share the port with us. Without it the
+		// bind fails and WaitReady says the address is in use.
+		EnableReusePort: wrapperspb.Bool(false),
 	}
 	if err := l.ValidateAll(); err != nil {
 		return nil, err

@@ -347,3 +347,22 @@ func assertNoListener(t *testing.T, addr string) {
 		t.Fatalf("something still listens on %s", addr)
 	}
 }
+
+// Two sessions (two state dirs) that want the same address: the second fails with "in use"
+// and the first keeps serving. Envoy's default SO_REUSEPORT would have let them silently
+// share the port, splitting connections between them.
+func TestSecondSessionSameAddressIsRefused(t *testing.T) {
+	e := newEnv(t)
+	r := e.startJoin(e.joinArgs("ratings.bookinfo")...)
+	other := newEnv(t)
+	code, _, errOut := other.run(other.joinArgs("ratings.bookinfo")...)
+	if code != exitConflict || !strings.Contains(errOut, "already in use") || !strings.Contains(errOut, e.addr("ratings.bookinfo")) {
+		t.Fatalf("second session: exit %d\n%s", code, errOut)
+	}
+	for range 20 {
+		if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
+			t.Fatalf("first session disturbed: %v", err)
+		}
+	}
+	r.interrupt(t)
+}
