@@ -10,6 +10,9 @@ export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+try: ## Join services of the local test mesh (no cluster needed): curl them by name from another terminal
+	bash hack/try.sh
+
 deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy image (idempotent)
 	bash hack/deps.sh
 
@@ -35,4 +38,4 @@ lint: ## gofmt and go vet
 
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help deps build test testbed bench fuzz lint verify
+.PHONY: help try deps build test testbed bench fuzz lint verify

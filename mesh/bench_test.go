@@ -113,4 +113,3 @@ func BenchmarkCatalogStart(b *testing.B) {
 		cancel()
 	}
 }
-

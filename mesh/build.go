@@ -20,13 +20,22 @@ func (c *Catalog) refreshLocked() {
 		return
 	}
 	bulk := len(c.dirty) > 32 && len(c.dirty) > len(c.list)/16
+	c.podMemo = map[string][]any{}
+	defer func() { c.podMemo = nil }()
 	for k := range c.dirty {
 		var next *Service
 		if svc, ok := c.build(k); ok {
 			next = &svc
 		}
-		prev := c.byKey[k]
-		if prev != nil {
+		if bulk {
+			if next != nil {
+				c.byKey[k] = next
+			} else {
+				delete(c.byKey, k)
+			}
+			continue
+		}
+		if prev := c.byKey[k]; prev != nil {
 			c.unindexNames(prev)
 		}
 		if next != nil {
@@ -34,9 +43,6 @@ func (c *Catalog) refreshLocked() {
 			c.indexNames(next)
 		} else {
 			delete(c.byKey, k)
-		}
-		if bulk {
-			continue
 		}
 		i, found := slices.BinarySearchFunc(c.list, k, func(s Service, k objKey) int { return keyOf(&s).compare(k) })
 		switch {
@@ -51,8 +57,10 @@ func (c *Catalog) refreshLocked() {
 	clear(c.dirty)
 	if bulk {
 		c.list = c.list[:0]
+		clear(c.names)
 		for _, s := range c.byKey {
 			c.list = append(c.list, *s)
+			c.indexNames(s)
 		}
 		slices.SortFunc(c.list, func(a, b Service) int { return keyOf(&a).compare(keyOf(&b)) })
 	}
@@ -60,6 +68,7 @@ func (c *Catalog) refreshLocked() {
 
 // build makes the entry for k from the informers' caches; false when the object is gone.
 func (c *Catalog) build(k objKey) (Service, bool) {
+	delete(c.rejected, k)
 	switch k.kind {
 	case KindService:
 		if c.services == nil {
@@ -74,9 +83,15 @@ func (c *Catalog) build(k objKey) (Service, bool) {
 			return Service{}, false
 		}
 		obj, ok, _ := c.entries.GetIndexer().GetByKey(k.ns + "/" + k.name)
-		if u, isU := obj.(*unstructured.Unstructured); ok && isU {
-			return c.buildServiceEntry(u), true
+		u, isU := obj.(*unstructured.Unstructured)
+		if !ok || !isU {
+			break
 		}
+		if !validEntryName(k.ns, k.name) {
+			c.rejected[k] = fmt.Sprintf("ServiceEntry %s in namespace %s ignored: not a valid name", quoteShort(k.name), quoteShort(k.ns))
+			return Service{}, false
+		}
+		return c.buildServiceEntry(u), true
 	}
 	return Service{}, false
 }
@@ -292,7 +307,7 @@ func (c *Catalog) selectPods(ns string, selector map[string]string) []*corev1.Po
 	var smallest []any
 	first := true
 	for k, v := range selector {
-		objs := byIndex(c.pods, indexPodByLabel, ns+"/"+k+"="+v)
+		objs := c.podsLabelled(ns + "/" + k + "=" + v)
 		if first || len(objs) < len(smallest) {
 			smallest, first = objs, false
 		}
@@ -308,6 +323,20 @@ func (c *Catalog) selectPods(ns string, selector map[string]string) []*corev1.Po
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// podsLabelled reads the pod label index, remembering answers during one refresh: selectors
+// share labels ("version=v1"), and a full rebuild would otherwise copy those big sets once per
+// service.
+func (c *Catalog) podsLabelled(key string) []any {
+	if objs, ok := c.podMemo[key]; ok {
+		return objs
+	}
+	objs := byIndex(c.pods, indexPodByLabel, key)
+	if c.podMemo != nil {
+		c.podMemo[key] = objs
+	}
+	return objs
 }
 
 func serviceAccountOf(p *corev1.Pod) string {
@@ -352,16 +381,16 @@ type serviceEntrySpec struct {
 	SubjectAltNames []string `json:"subjectAltNames"`
 }
 
+// validEntryName: the API server checks the names of custom resources, but a name with a
+// newline must never reach a TUI line or a hosts file even if it did not.
+func validEntryName(ns, name string) bool {
+	return len(validation.IsDNS1123Subdomain(name)) == 0 && len(validation.IsDNS1123Label(ns)) == 0
+}
+
 // buildServiceEntry turns an Istio ServiceEntry into a catalogue entry. Its contents are
 // checked field by field: a bad host or port is dropped with a warning, the rest is kept.
 func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 	s := Service{Name: u.GetName(), Namespace: u.GetNamespace(), Kind: KindServiceEntry}
-	if len(validation.IsDNS1123Subdomain(s.Name)) > 0 {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("ServiceEntry name %s is not a valid name: entry ignored", quoteShort(s.Name)))
-		s.Name = quoteShort(s.Name)
-		s.Reason = "invalid ServiceEntry name"
-		return s
-	}
 	var spec serviceEntrySpec
 	raw, _ := u.Object["spec"].(map[string]any)
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {

@@ -58,6 +58,9 @@ type Catalog struct {
 	syncTimeout   time.Duration
 	changes       chan struct{}
 	started       atomic.Bool
+	// synced is set once the first full list is in: before that, pod and namespace events
+	// skip working out which services they touch, since Start then rebuilds everything.
+	synced atomic.Bool
 
 	// Set by Start before the informers run; read-only afterwards.
 	namespaces cache.SharedIndexInformer
@@ -66,15 +69,17 @@ type Catalog struct {
 	pods       cache.SharedIndexInformer // nil when pods cannot be read
 	entries    cache.SharedIndexInformer // nil when ServiceEntries are not served or not readable
 	entriesGVR schema.GroupVersionResource
-	// synced tells, per resource, whether our event handler has seen the first full list
+	// handlersSynced tells, per resource, whether our event handler has seen the first full list
 	// (an informer's own HasSynced only covers its cache, not the handlers).
-	synced map[string]cache.InformerSynced
+	handlersSynced map[string]cache.InformerSynced
 
 	mu        sync.Mutex
 	dirty     map[objKey]struct{}
 	byKey     map[objKey]*Service
 	list      []Service // sorted by namespace, name, kind; mirrors byKey
 	names     map[string][]nameRef
+	podMemo   map[string][]any  // pod label index answers during one refresh
+	rejected  map[objKey]string // objects left out entirely, and why
 	warnings  []string
 	watchErrs map[string]error // resource → latest list/watch error
 }
@@ -113,6 +118,7 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 		byKey:         map[objKey]*Service{},
 		names:         map[string][]nameRef{},
 		watchErrs:     map[string]error{},
+		rejected:      map[objKey]string{},
 	}
 	if cfg != nil {
 		if cfg.TrustDomain != "" {
@@ -133,8 +139,9 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 }
 
 // Start checks the permissions the catalogue needs, starts the informers and waits until
-// they have listed everything once (SyncTimeout, or ctx, whichever ends first). The informers
-// run until ctx is cancelled.
+// they have listed everything once (SyncTimeout, or ctx, whichever ends first). ctx is the
+// catalogue's lifetime, not just the wait's: the informers run until it is cancelled, so bound
+// the wait with CatalogOptions.SyncTimeout rather than a ctx deadline.
 //
 // Namespaces, Services and EndpointSlices across all namespaces are required: a forbidden list
 // returns *ErrForbidden. Pods are optional: without them identities are not exact (see
@@ -311,13 +318,13 @@ func (c *Catalog) setUpInformers() error {
 			DeleteFunc: func(obj any) { c.markObject(obj, KindServiceEntry) },
 		}})
 	}
-	c.synced = map[string]cache.InformerSynced{}
+	c.handlersSynced = map[string]cache.InformerSynced{}
 	for _, h := range handlers {
 		reg, err := h.inf.AddEventHandler(h.h)
 		if err != nil {
 			return err
 		}
-		c.synced[h.resource] = reg.HasSynced
+		c.handlersSynced[h.resource] = reg.HasSynced
 	}
 	return nil
 }
@@ -332,13 +339,15 @@ func (c *Catalog) waitForSync(ctx context.Context) error {
 	for {
 		synced := true
 		var pending []string
-		for resource, hasSynced := range c.synced {
+		for resource, hasSynced := range c.handlersSynced {
 			if !hasSynced() {
 				synced = false
 				pending = append(pending, resource)
 			}
 		}
 		if synced {
+			c.synced.Store(true)
+			c.markAll()
 			return nil
 		}
 		sort.Strings(pending)
@@ -349,7 +358,7 @@ func (c *Catalog) waitForSync(ctx context.Context) error {
 			if err == nil {
 				continue
 			}
-			if apierrors.IsForbidden(err) && r != "pods" && r != "serviceentries.networking.istio.io" {
+			if apierrors.IsForbidden(err) { // RBAC changed since the permission check
 				c.mu.Unlock()
 				return fmt.Errorf("service catalogue: %w", apiError(err, "list", r, "", ""))
 			}
@@ -374,11 +383,16 @@ func (c *Catalog) addWarning(w string) {
 	c.mu.Unlock()
 }
 
-// Warnings are about the catalogue as a whole: what it could not read and what that means.
+// Warnings are about the catalogue as a whole: what it could not read and what that means,
+// and objects left out entirely.
 func (c *Catalog) Warnings() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.refreshLocked()
 	out := slices.Clone(c.warnings)
+	for _, k := range slices.SortedFunc(maps.Keys(c.rejected), objKey.compare) {
+		out = append(out, c.rejected[k])
+	}
 	for _, r := range slices.Sorted(maps.Keys(c.watchErrs)) {
 		if err := c.watchErrs[r]; apierrors.IsForbidden(err) {
 			out = append(out, fmt.Sprintf("%s can no longer be read: %v", r, err))
@@ -427,6 +441,24 @@ func metaOf(obj any) (metav1.Object, bool) {
 	return m, ok
 }
 
+// markAll marks every Service and ServiceEntry in the caches.
+func (c *Catalog) markAll() {
+	var keys []objKey
+	for _, o := range c.services.GetStore().List() {
+		if m, ok := o.(metav1.Object); ok {
+			keys = append(keys, objKey{ns: m.GetNamespace(), name: m.GetName(), kind: KindService})
+		}
+	}
+	if c.entries != nil {
+		for _, o := range c.entries.GetStore().List() {
+			if m, ok := o.(metav1.Object); ok {
+				keys = append(keys, objKey{ns: m.GetNamespace(), name: m.GetName(), kind: KindServiceEntry})
+			}
+		}
+	}
+	c.mark(keys...)
+}
+
 func (c *Catalog) markObject(obj any, kind Kind) {
 	if m, ok := metaOf(obj); ok {
 		c.mark(objKey{ns: m.GetNamespace(), name: m.GetName(), kind: kind})
@@ -436,7 +468,7 @@ func (c *Catalog) markObject(obj any, kind Kind) {
 // namespaceChanged marks everything in the namespace: its labels decide reachability.
 func (c *Catalog) namespaceChanged(obj any) {
 	m, ok := metaOf(obj)
-	if !ok {
+	if !ok || !c.synced.Load() {
 		return
 	}
 	ns := m.GetName()
@@ -476,7 +508,7 @@ func (c *Catalog) podChanged(obj any) {
 		obj = d.Obj
 	}
 	pod, ok := obj.(*corev1.Pod)
-	if !ok {
+	if !ok || !c.synced.Load() {
 		return
 	}
 	var keys []objKey

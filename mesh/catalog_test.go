@@ -253,12 +253,13 @@ func TestCatalogServiceEntries(t *testing.T) {
 		"ports": []any{map[string]any{"number": int64(80), "protocol": "HTTP", "name": "http"}},
 	})
 	malformed := serviceEntry(seV1, "apps", "broken", map[string]any{"hosts": int64(42)})
+	badName := serviceEntry(seV1, "apps", "bad\nname", map[string]any{"hosts": []any{"ok.example.com"}, "location": "MESH_INTERNAL"})
 	wlReady := pod("apps", "wl-1", "wl", map[string]string{"app": "wl"})
 	wlReady.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.2.0.1", Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
 
 	c := startCatalog(t, &Config{TrustDomain: "corp.example"}, CatalogOptions{},
 		[]runtime.Object{namespace("apps", nil), wlReady, pod("apps", "wl-2", "wl-pending", map[string]string{"app": "wl"})},
-		[]runtime.Object{hostile, external, selector, dns, noneRes, malformed}, nil)
+		[]runtime.Object{hostile, external, selector, dns, noneRes, malformed, badName}, nil)
 
 	got := mustLookup(t, c.Catalog, "vm.corp.internal")
 	if got.Kind != KindServiceEntry || got.Key() != "legacy-vms.apps" {
@@ -322,6 +323,14 @@ func TestCatalogServiceEntries(t *testing.T) {
 	}
 	if b := mustLookup(t, c.Catalog, "broken.apps"); b.Reachable || b.Reason != "malformed ServiceEntry" || len(b.Hosts) != 0 {
 		t.Errorf("malformed entry = %+v", b)
+	}
+	for _, s := range c.Services() {
+		if strings.Contains(s.Name, "\n") || slices.Contains(s.Hosts, "ok.example.com") {
+			t.Errorf("entry with a hostile name kept: %+v", s)
+		}
+	}
+	if w := c.Warnings(); !slices.Equal(w, []string{`ServiceEntry "bad\nname" in namespace "apps" ignored: not a valid name`}) {
+		t.Errorf("catalogue Warnings = %q", w)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -110,24 +111,37 @@ func LoadConfig(ctx context.Context, client kubernetes.Interface, opts ConfigOpt
 		return nil, err
 	}
 
-	// Root bundle.
-	rootsNS := opts.RootsNamespace
-	if rootsNS == "" {
-		rootsNS = firstMeshNamespace(ctx, client, rev)
+	// Root bundle: istiod writes the same one into every namespace it watches, so when the
+	// namespace asked for has none, the first mesh namespace and then the root namespace do.
+	candidates := []string{opts.RootsNamespace}
+	if opts.RootsNamespace == "" {
+		candidates = nil
 	}
-	if rootsNS == "" {
-		rootsNS = root
+	if first := firstMeshNamespace(ctx, client, rev); first != "" {
+		candidates = append(candidates, first)
 	}
-	roots, err := readRoots(ctx, client, rootsNS)
-	if err != nil && opts.RootsNamespace == "" && rootsNS != root && apierrors.IsNotFound(err) {
-		rootsNS = root
-		roots, err = readRoots(ctx, client, rootsNS)
+	candidates = append(candidates, root)
+	var missing []string
+	for _, ns := range candidates {
+		if slices.Contains(missing, ns) {
+			continue
+		}
+		roots, err := readRoots(ctx, client, ns)
+		if apierrors.IsNotFound(err) {
+			missing = append(missing, ns)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if opts.RootsNamespace != "" && ns != opts.RootsNamespace {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("no ConfigMap %s in namespace %s: mesh root bundle read from namespace %s", configMapRoots, opts.RootsNamespace, ns))
+		}
+		cfg.RootsPEM, cfg.RootsNamespace = roots, ns
+		return cfg, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	cfg.RootsPEM, cfg.RootsNamespace = roots, rootsNS
-	return cfg, nil
+	return nil, fmt.Errorf("mesh root bundle: ConfigMap %s not found in namespace %s (istiod writes it into every namespace it watches: is istiod running?)",
+		configMapRoots, strings.Join(missing, ", "))
 }
 
 func revisioned(name, rev string) string {
@@ -266,13 +280,10 @@ func firstMeshNamespace(ctx context.Context, client kubernetes.Interface, rev st
 	return names[0]
 }
 
-// readRoots reads and checks the root bundle. A NotFound error is wrapped once, so the caller
-// can try another namespace.
+// readRoots reads and checks the root bundle. A NotFound error is returned as it is, so the
+// caller can try another namespace.
 func readRoots(ctx context.Context, client kubernetes.Interface, ns string) ([]byte, error) {
 	cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, configMapRoots, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("mesh root bundle: ConfigMap %s/%s not found (istiod writes it into every mesh namespace): %w", ns, configMapRoots, err)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("mesh root bundle: %w", apiError(err, "get", "configmaps", ns, configMapRoots))
 	}

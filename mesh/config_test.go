@@ -115,6 +115,18 @@ func TestLoadConfig(t *testing.T) {
 			roots: [][]byte{rootB},
 		},
 		{
+			name: "explicit roots namespace without the ConfigMap falls back",
+			objs: []runtime.Object{
+				namespace("istio-system", nil), mesh("istio", ""), roots("istio-system", rootA),
+			},
+			opts: ConfigOptions{RootsNamespace: "dev"},
+			want: Config{
+				TrustDomain: "cluster.local", RootNamespace: "istio-system", RootsNamespace: "istio-system",
+				Warnings: []string{"no ConfigMap istio-ca-root-cert in namespace dev: mesh root bundle read from namespace istio-system"},
+			},
+			roots: [][]byte{rootA},
+		},
+		{
 			name: "mesh namespace without the roots ConfigMap falls back to the root namespace",
 			objs: []runtime.Object{
 				namespace("istio-system", nil), mesh("istio", ""), meshNS("bookinfo"), roots("istio-system", rootA),
@@ -155,8 +167,9 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name:    "no roots",
-			objs:    []runtime.Object{mesh("istio", "")},
-			wantErr: "ConfigMap istio-system/istio-ca-root-cert not found",
+			objs:    []runtime.Object{mesh("istio", ""), meshNS("bookinfo")},
+			opts:    ConfigOptions{RootsNamespace: "dev"},
+			wantErr: "ConfigMap istio-ca-root-cert not found in namespace dev, bookinfo, istio-system",
 		},
 		{
 			name:    "roots without a certificate",

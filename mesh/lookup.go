@@ -15,9 +15,6 @@ type nameRef struct {
 
 // lookupNames are the names a user may type for s, lower-cased.
 func (c *Catalog) lookupNames(s *Service) (strong []string, weak string) {
-	if s.Kind == KindServiceEntry && len(s.Hosts) == 0 && s.Reason == "invalid ServiceEntry name" {
-		return nil, ""
-	}
 	key := strings.ToLower(s.Key())
 	strong = append(strong, key, strings.ToLower(s.Namespace+"/"+s.Name))
 	if s.Kind == KindService {
@@ -33,12 +30,12 @@ func (c *Catalog) indexNames(s *Service) {
 	strong, weak := c.lookupNames(s)
 	k := keyOf(s)
 	add := func(name string, w bool) {
-		for _, r := range c.names[name] {
-			if r.key == k {
-				return
-			}
+		refs := c.names[name]
+		// The refs of one service are added together, so a repeat can only be the last one.
+		if n := len(refs); n > 0 && refs[n-1].key == k {
+			return
 		}
-		c.names[name] = append(c.names[name], nameRef{key: k, weak: w})
+		c.names[name] = append(refs, nameRef{key: k, weak: w})
 	}
 	for _, n := range strong {
 		add(n, false)
@@ -167,7 +164,22 @@ func (c *Catalog) suggestLocked(q string, n int) []string {
 // editDistance is the Levenshtein distance between a and b, or limit+1 as soon as it is
 // known to exceed limit.
 func editDistance(a, b string, limit int) int {
-	ra, rb := []rune(a), []rune(b)
+	if isASCII(a) && isASCII(b) {
+		return levenshtein([]byte(a), []byte(b), limit)
+	}
+	return levenshtein([]rune(a), []rune(b), limit)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func levenshtein[T byte | rune](ra, rb []T, limit int) int {
 	if d := len(ra) - len(rb); d > limit || -d > limit {
 		return limit + 1
 	}
