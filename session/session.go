@@ -108,41 +108,94 @@ type Session struct {
 	rotating sync.WaitGroup
 }
 
-// Join runs every step. On failure everything already done is undone before it returns.
-func Join(ctx context.Context, cfg Config) (_ *Session, err error) {
+// Join runs every step: Open, then Start with cfg.Services. On failure everything already done
+// is undone before it returns.
+func Join(ctx context.Context, cfg Config) (*Session, error) {
+	if len(cfg.Services) == 0 {
+		return nil, &UsageError{Msg: "no services to join", Hint: "name at least one, e.g. `meshjoin join ratings.bookinfo`; `meshjoin services` lists them"}
+	}
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(ctx, cfg.Services); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open takes the session lock (cleaning up after a session whose process died), reads the
+// mesh settings, finds the gateway and syncs the catalogue. Nothing is started yet: the TUI
+// shows the catalogue from here. Start joins; Close releases a session that never started.
+func Open(ctx context.Context, cfg Config) (_ *Session, err error) {
 	s, err := prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			s.teardown(context.WithoutCancel(ctx))
-			s.store.lock.Unlock()
+			s.Close()
 		}
 	}()
-	// An unusable hosts file is reported before a certificate is signed or Envoy started.
 	if err := s.openHosts(); err != nil {
 		return nil, err
 	}
 	if err := s.discover(ctx); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
+
+// Start joins the named services: certificate, Envoy, hosts. On failure what it did is undone
+// and the session is closed.
+func (s *Session) Start(ctx context.Context, services []string) (err error) {
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	plan, joined, err := s.planFor(services)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.plan, s.state.Services = plan, joined
+	s.mu.Unlock()
 	if err := s.certify(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.startEnvoy(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.writeHosts(); err != nil {
-		return nil, err
+		return err
 	}
 	s.mu.Lock()
 	s.state.Phase = PhaseJoined
 	s.mu.Unlock()
 	s.save()
 	s.startRotation()
-	return s, nil
+	return nil
 }
+
+// Close undoes whatever was done and releases the lock, without the leaving phase: for a
+// session that failed or was never started.
+func (s *Session) Close() error {
+	err := s.teardown(context.Background())
+	s.store.lock.Unlock()
+	return err
+}
+
+// TrustDomain, Gateway and Identity describe the mesh this session talks to (for headers).
+func (s *Session) TrustDomain() string { return s.meshCfg.TrustDomain }
+
+// GatewayAddr is the east-west gateway host:port.
+func (s *Session) GatewayAddr() string {
+	return net.JoinHostPort(s.gateway.Host, strconv.Itoa(int(s.gateway.Port)))
+}
+
+// Identity is the SPIFFE ID the session acts as.
+func (s *Session) Identity() string { return s.identity.SPIFFEID() }
 
 func prepare(cfg Config) (*Session, error) {
 	if cfg.Log == nil {
@@ -168,9 +221,6 @@ func prepare(cfg Config) (*Session, error) {
 	}
 	if cfg.HostsFile == "" {
 		cfg.HostsFile = hosts.SystemPath()
-	}
-	if len(cfg.Services) == 0 {
-		return nil, &UsageError{Msg: "no services to join", Hint: "name at least one, e.g. `meshjoin join ratings.bookinfo`; `meshjoin services` lists them"}
 	}
 	id, err := certs.ParseIdentity(cfg.Identity)
 	if err != nil {
@@ -244,16 +294,11 @@ func (s *Session) discover(ctx context.Context) error {
 		if err != nil {
 			return "", err
 		}
-		plan, joined, err := s.planFor(s.cfg.Services)
-		if err != nil {
-			return "", err
-		}
 		s.mu.Lock()
-		s.plan, s.state.Services = plan, joined
 		s.state.Identity = s.identity.SPIFFEID()
-		s.state.Gateway = net.JoinHostPort(s.gateway.Host, strconv.Itoa(int(s.gateway.Port)))
+		s.state.Gateway = s.GatewayAddr()
 		s.mu.Unlock()
-		return fmt.Sprintf("%d services, gateway %s", len(joined), s.state.Gateway), nil
+		return fmt.Sprintf("%d services in the catalogue, gateway %s", len(s.catalog.Services()), s.state.Gateway), nil
 	})
 }
 
