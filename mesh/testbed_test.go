@@ -1,0 +1,135 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshjoin/meshjoin/testbed"
+)
+
+func TestMain(m *testing.M) { testbed.Main(m) }
+
+func clients(t *testing.T, tb *testbed.Testbed, user string) (kubernetes.Interface, dynamic.Interface) {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(tb.RESTConfig(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dynamic.NewForConfig(tb.RESTConfig(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, d
+}
+
+// Discovery against a real kube-apiserver, as the developer user of docs/rbac.yaml.
+func TestDiscoveryAgainstTestbed(t *testing.T) {
+	tb := testbed.Shared(t)
+	client, dyn := clients(t, tb, testbed.DeveloperUser)
+	ctx := context.Background()
+
+	cfg, err := LoadConfig(ctx, client, ConfigOptions{RootsNamespace: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TrustDomain != tb.TrustDomain || string(cfg.RootsPEM) != string(tb.RootPEM) || cfg.Network != testbed.Network {
+		t.Fatalf("config: td %q network %q roots match %v", cfg.TrustDomain, cfg.Network, string(cfg.RootsPEM) == string(tb.RootPEM))
+	}
+	gw, err := FindGateway(ctx, client, cfg.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gw.Host != tb.GatewayIP || gw.Port != 15443 || gw.CAPort != 15012 {
+		t.Fatalf("gateway %+v, want %s:15443 (CA 15012)", gw, tb.GatewayIP)
+	}
+
+	cat := NewCatalog(client, dyn, cfg, CatalogOptions{SyncTimeout: 30 * time.Second})
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := cat.Start(cctx); err != nil {
+		t.Fatal(err)
+	}
+	id := func(ns, sa string) string { return testbed.SPIFFEID(tb.TrustDomain, ns, sa) }
+	for _, c := range []struct {
+		name       string
+		reachable  bool
+		identities []string
+		protocols  []Protocol
+	}{
+		{"ratings.bookinfo", true, []string{id("bookinfo", "bookinfo-ratings")}, []Protocol{ProtocolHTTP}},
+		{"reviews.bookinfo", true, []string{id("bookinfo", "bookinfo-reviews"), id("bookinfo", "bookinfo-reviews-v2")}, []Protocol{ProtocolHTTP, ProtocolHTTP}},
+		{"ledger.payments", true, []string{id("payments", "ledger")}, []Protocol{ProtocolGRPC}},
+		{"db.payments", true, []string{id("payments", "db")}, []Protocol{ProtocolTCP}},
+		{"inventory.mesh.internal", true, []string{id("payments", "inventory")}, []Protocol{ProtocolHTTP}},
+		{"imposter.bookinfo", true, []string{id("bookinfo", "imposter")}, []Protocol{ProtocolHTTP}},
+		{"legacy-api.legacy", false, nil, nil},
+	} {
+		s, err := cat.Lookup(c.name)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if s.Reachable != c.reachable {
+			t.Errorf("%s reachable=%v (%s), want %v", c.name, s.Reachable, s.Reason, c.reachable)
+		}
+		if !c.reachable {
+			continue
+		}
+		if !s.IdentitiesExact || !slices.Equal(s.Identities, c.identities) {
+			t.Errorf("%s identities %v (exact %v), want %v", c.name, s.Identities, s.IdentitiesExact, c.identities)
+		}
+		var protos []Protocol
+		for _, p := range s.Ports {
+			protos = append(protos, p.Protocol)
+		}
+		if !slices.Equal(protos, c.protocols) {
+			t.Errorf("%s protocols %v, want %v", c.name, protos, c.protocols)
+		}
+	}
+	var unknown *ErrUnknownService
+	if _, err := cat.Lookup("ratngs.bookinfo"); !errors.As(err, &unknown) || !slices.Contains(unknown.Suggestions, "ratings.bookinfo") {
+		t.Fatalf("lookup typo: %v", err)
+	}
+
+	// The catalogue follows the cluster live.
+	drain(cat.Changes())
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: "bookinfo"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}, Selector: map[string]string{"app": "late"}}}
+	if _, err := tb.Admin().CoreV1().Services("bookinfo").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Admin().CoreV1().Services("bookinfo").Delete(ctx, "late", metav1.DeleteOptions{})
+	deadline := time.After(20 * time.Second)
+	for {
+		if _, err := cat.Lookup("late.bookinfo"); err == nil {
+			break
+		}
+		select {
+		case <-cat.Changes():
+		case <-deadline:
+			t.Fatal("a new Service did not appear in the catalogue")
+		}
+	}
+}
+
+// The user with no permissions gets a Forbidden naming the verb, resource and can-i line.
+func TestDiscoveryForbiddenAgainstTestbed(t *testing.T) {
+	tb := testbed.Shared(t)
+	client, dyn := clients(t, tb, testbed.NoPermsUser)
+	cat := NewCatalog(client, dyn, nil, CatalogOptions{SyncTimeout: 20 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := cat.Start(ctx)
+	var forbidden *ErrForbidden
+	if !errors.As(err, &forbidden) || forbidden.Verb != "list" || forbidden.CanI() == "" {
+		t.Fatalf("no-permission user: %v", err)
+	}
+}
