@@ -48,6 +48,7 @@ func benchConfig(tb testing.TB, services ...string) Config {
 // first config, hosts).
 func BenchmarkJoin(b *testing.B) {
 	steps := map[string]time.Duration{}
+	testbed.Shared(b) // started outside the measured loop
 	for b.Loop() {
 		cfg := benchConfig(b, "ratings.bookinfo", "ledger.payments", "db.payments")
 		cfg.Progress = func(e Event) {
@@ -73,6 +74,7 @@ func BenchmarkJoin(b *testing.B) {
 // BenchmarkAddService reports how long adding one service to a running session takes until its
 // first successful request.
 func BenchmarkAddService(b *testing.B) {
+	testbed.Shared(b)
 	s, err := Join(context.Background(), benchConfig(b, "ratings.bookinfo"))
 	if err != nil {
 		b.Fatal(err)

@@ -27,6 +27,9 @@ type ServiceStatus struct {
 	IdentityErrors uint64 `json:"identityMismatches"` // the destination presented an unexpected SAN
 	TLSErrors      uint64 `json:"tlsErrors"`
 	Problem        string `json:"problem,omitempty"`
+	// P50 is the median request time (HTTP ports) from the cluster's upstream_rq_time
+	// histogram, 0 until Envoy has recorded a request (histograms are flushed every 5 s).
+	P50 time.Duration `json:"p50,omitempty"`
 }
 
 // ReadStatus reads the state file and, when the session runs, its Envoy's counters.
@@ -45,14 +48,17 @@ func ReadStatus(ctx context.Context, stateDir string) (Status, error) {
 	}
 	out := Status{Running: alive, State: state}
 	var stats map[string]uint64
+	var p50s map[string]time.Duration
 	if alive && state.AdminAddr != "" {
-		stats, err = envoyStats(ctx, state.AdminAddr)
+		stats, p50s, err = envoyStatsAndP50(ctx, state.AdminAddr)
 		if err != nil {
 			return out, fmt.Errorf("read the local Envoy's stats at %s: %w", state.AdminAddr, err)
 		}
 	}
 	for _, js := range state.Services {
-		out.Services = append(out.Services, serviceStatus(js, stats))
+		ss := serviceStatus(js, stats)
+		ss.P50 = servicePercentile(js, p50s)
+		out.Services = append(out.Services, ss)
 	}
 	return out, nil
 }
@@ -89,24 +95,63 @@ func boolInt(b bool) uint64 {
 	return 0
 }
 
+// servicePercentile is the largest p50 of a service's ports (the slowest port is the one to see).
+func servicePercentile(js JoinedService, p50s map[string]time.Duration) time.Duration {
+	var out time.Duration
+	for _, p := range js.Ports {
+		name := "cluster." + strings.ReplaceAll(p.Cluster, ":", "_") + ".upstream_rq_time"
+		out = max(out, p50s[name])
+	}
+	return out
+}
+
+// parseP50 reads the median from an Envoy histogram line's value, e.g.
+// "P0(nan,1) P25(nan,1.025) P50(nan,2.05) ...": each quantile is (interval,cumulative) in
+// milliseconds; the cumulative one is used ("nan" until a value was recorded).
+func parseP50(value string) (time.Duration, bool) {
+	for _, f := range strings.Fields(value) {
+		q, ok := strings.CutPrefix(f, "P50(")
+		if !ok {
+			continue
+		}
+		_, cum, ok := strings.Cut(strings.TrimSuffix(q, ")"), ",")
+		if !ok {
+			return 0, false
+		}
+		ms, err := strconv.ParseFloat(cum, 64)
+		if err != nil || ms != ms || ms < 0 { // nan
+			return 0, false
+		}
+		return time.Duration(ms * float64(time.Millisecond)), true
+	}
+	return 0, false
+}
+
 // envoyStats reads counters and gauges from the admin endpoint (loopback only).
 func envoyStats(ctx context.Context, adminAddr string) (map[string]uint64, error) {
+	out, _, err := envoyStatsAndP50(ctx, adminAddr)
+	return out, err
+}
+
+// envoyStatsAndP50 is envoyStats plus the median of every histogram.
+func envoyStatsAndP50(ctx context.Context, adminAddr string) (map[string]uint64, map[string]time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+"/stats?filter=^cluster%5C.", nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("%s: %s", resp.Status, b)
+		return nil, nil, fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	out := map[string]uint64{}
+	p50s := map[string]time.Duration{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -116,7 +161,9 @@ func envoyStats(ctx context.Context, adminAddr string) (map[string]uint64, error
 		}
 		if n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 64); err == nil {
 			out[name] = n
+		} else if d, ok := parseP50(value); ok {
+			p50s[name] = d
 		}
 	}
-	return out, sc.Err()
+	return out, p50s, sc.Err()
 }
