@@ -399,11 +399,38 @@ func (s *Session) planFor(names []string) (envoy.Plan, []JoinedService, error) {
 			name := envoy.ListenerName(svc.Key(), p.Number)
 			js.Ports = append(js.Ports, Port{Number: p.Number, Protocol: string(proto), Listener: name, Cluster: name})
 		}
-		js.Names = namesFor(svc, s.cfg.BareNames)
+		js.Names = namesFor(svc, false)
 		plan.Services = append(plan.Services, es)
 		joined = append(joined, js)
 	}
+	if s.cfg.BareNames {
+		s.addBareNames(joined)
+	}
 	return plan, joined, nil
+}
+
+// addBareNames maps "ratings" too, but only when one joined service has that name: two
+// namespaces' "ratings" would make the bare name mean whichever line comes first.
+func (s *Session) addBareNames(joined []JoinedService) {
+	count := map[string]int{}
+	for _, js := range joined {
+		count[bareName(js)]++
+	}
+	for i, js := range joined {
+		if name := bareName(js); name != "" && count[name] == 1 {
+			joined[i].Names = append(joined[i].Names, name)
+		} else if name != "" {
+			s.log.Warn("bare name is ambiguous; not mapped", "name", name)
+		}
+	}
+}
+
+func bareName(js JoinedService) string {
+	if len(js.Names) < 3 || !strings.HasSuffix(js.Names[1], ".svc") {
+		return "" // ServiceEntries keep their declared hosts only
+	}
+	name, _, _ := strings.Cut(js.Key, ".")
+	return name
 }
 
 // namesFor is what a developer types: <svc>.<ns>.svc.<domain>, <svc>.<ns>.svc, <svc>.<ns>

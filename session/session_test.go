@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -106,6 +107,8 @@ func TestNativeRuntimeAndLiveServiceChange(t *testing.T) {
 	}
 }
 
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func processAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	// A zombie (state Z) has exited; PID 1 here does not reap.
@@ -135,5 +138,29 @@ func TestServiceStatusSaysWhy(t *testing.T) {
 	}
 	if ss := serviceStatus(js, nil); ss.Problem != "" {
 		t.Fatalf("no stats, problem %q", ss.Problem)
+	}
+}
+
+func TestBareNamesOnlyWhenUnambiguous(t *testing.T) {
+	s := &Session{log: slogDiscard()}
+	joined := []JoinedService{
+		{Key: "ratings.bookinfo", Names: []string{"ratings.bookinfo.svc.cluster.local", "ratings.bookinfo.svc", "ratings.bookinfo"}},
+		{Key: "ratings.dev", Names: []string{"ratings.dev.svc.cluster.local", "ratings.dev.svc", "ratings.dev"}},
+		{Key: "web.bookinfo", Names: []string{"web.bookinfo.svc.cluster.local", "web.bookinfo.svc", "web.bookinfo"}},
+		{Key: "inventory.payments", Names: []string{"inventory.mesh.internal"}},
+	}
+	s.addBareNames(joined)
+	for _, js := range joined {
+		last := js.Names[len(js.Names)-1]
+		switch js.Key {
+		case "web.bookinfo":
+			if last != "web" {
+				t.Errorf("web: names %v, want the bare name", js.Names)
+			}
+		default:
+			if !strings.Contains(last, ".") {
+				t.Errorf("%s: names %v, want no bare name", js.Key, js.Names)
+			}
+		}
 	}
 }

@@ -61,6 +61,7 @@ type env struct {
 	hostsFile  string
 	kubeconfig string
 	last       *running // the latest join, whose output explains a failure
+	extraEnv   []string // added to the environment of every meshjoin this env runs
 }
 
 // initialHosts is a user's hosts file with habits our block must not disturb.
@@ -95,6 +96,9 @@ func (e *env) run(args ...string) (int, string, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(e.t), args...)
+	if e.extraEnv != nil {
+		cmd.Env = append(os.Environ(), e.extraEnv...)
+	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -131,6 +135,9 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func (e *env) startJoin(args ...string) *running {
 	e.t.Helper()
 	r := &running{cmd: exec.Command(binary(e.t), args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	if e.extraEnv != nil {
+		r.cmd.Env = append(os.Environ(), e.extraEnv...)
+	}
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
 	if err := r.cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -366,3 +366,40 @@ func TestSecondSessionSameAddressIsRefused(t *testing.T) {
 	}
 	r.interrupt(t)
 }
+
+// Only the hosts write is elevated: with --sudo always, sudo (a recording stand-in on PATH)
+// runs nothing but `meshjoin hosts-apply`, once to write the block and once to remove it.
+func TestOnlyTheHostsWriteIsElevated(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	record := filepath.Join(dir, "sudo.log")
+	script := "#!/bin/sh\necho \"$@\" >> " + record + "\nexec \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "sudo"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.extraEnv = []string{"PATH=" + dir + ":" + os.Getenv("PATH")}
+	args := e.joinArgs("ratings.bookinfo")
+	for i, a := range args {
+		if a == "never" && args[i-1] == "--sudo" {
+			args[i] = "always"
+		}
+	}
+	r := e.startJoin(args...)
+	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
+		t.Fatal(err)
+	}
+	r.interrupt(t)
+	b, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatalf("sudo was never called: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("sudo calls: %q, want the write and the removal", lines)
+	}
+	for _, l := range lines {
+		if l != binary(t)+" hosts-apply" {
+			t.Fatalf("sudo ran %q; only `meshjoin hosts-apply` may run elevated", l)
+		}
+	}
+}

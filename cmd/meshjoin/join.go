@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
+	"github.com/meshjoin/meshjoin/hosts"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -73,7 +75,7 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 		Identity: o.identity, Services: qualify(services, k.namespace), Revision: o.revision,
 		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
-		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && os.Geteuid() != 0),
+		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile)),
 		Runtime:      o.runtime, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath, PullOutput: errOut,
 		StateDir: g.stateDir, Log: g.log,
 		Progress: func(e session.Event) {
@@ -101,6 +103,14 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 	}
 	fmt.Fprintln(errOut, "Left the mesh; hosts file and Envoy cleaned up.")
 	return nil
+}
+
+// needsSudo reports whether this user cannot write the hosts file itself.
+func needsSudo(path string) bool {
+	if path == "" {
+		path = hosts.SystemPath()
+	}
+	return os.Geteuid() != 0 && unix.Access(path, unix.W_OK) != nil
 }
 
 // qualify adds the -n namespace to bare names ("ratings" → "ratings.<ns>").

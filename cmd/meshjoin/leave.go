@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +19,7 @@ func newLeaveCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			res, err := session.Leave(ctx, g.stateDir, os.Geteuid() != 0, g.log)
+			res, err := session.Leave(ctx, g.stateDir, needsSudo(""), g.log)
 			if err != nil {
 				return err
 			}
