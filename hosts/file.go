@@ -111,17 +111,25 @@ func notWritable(path string, err error) error {
 	return fmt.Errorf("hosts file %s is not writable (%w): run meshjoin as a user who can use sudo, or pass --hosts-file", path, err)
 }
 
-// lockPaths puts the lock next to the hosts file, where every meshjoin finds it whatever its
-// TMPDIR; when that directory cannot take a new file, in os.TempDir() under a name derived from
-// the hosts file's path. The lock file is never removed: removing a lock file lets a waiting
-// process and a new one lock two different files.
-func lockPaths(real string) []string {
+// lockPaths puts the lock in /run/lock (the system's place for lock files: the same path for
+// every user whatever their TMPDIR, on tmpfs, so nothing is left in /etc), else next to the
+// hosts file, else in os.TempDir(); names derive from the hosts file's path. The lock file is
+// never removed: removing a lock file lets a waiting process and a new one lock two different
+// files.
+func lockPaths(real string) []string { return lockPathsIn(systemLockDir, real) }
+
+// lockPathsIn is lockPaths with another system lock directory ("" for none).
+func lockPathsIn(systemDir, real string) []string {
 	sum := sha256.Sum256([]byte(real))
-	return []string{
-		real + ".meshjoin.lock",
-		filepath.Join(os.TempDir(), "meshjoin-hosts-"+hex.EncodeToString(sum[:8])+".lock"),
+	name := "meshjoin-hosts-" + hex.EncodeToString(sum[:8]) + ".lock"
+	var paths []string
+	if st, err := os.Stat(systemDir); systemDir != "" && err == nil && st.IsDir() {
+		paths = append(paths, filepath.Join(systemDir, name))
 	}
+	return append(paths, real+".meshjoin.lock", filepath.Join(os.TempDir(), name))
 }
+
+const systemLockDir = "/run/lock"
 
 func acquire(path, real string, o options) (*flock.Flock, error) {
 	var failures []error

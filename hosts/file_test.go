@@ -25,6 +25,9 @@ func writeTemp(t *testing.T, content string) string {
 func testOptions(writes *atomic.Int32) options {
 	o := defaultOptions()
 	o.flush = func(string) {}
+	// The fallback order (next to the file, then TMPDIR) is what most tests exercise;
+	// TestLockLivesInRunLock covers the default first choice.
+	o.lockPaths = func(real string) []string { return lockPathsIn("", real) }
 	if writes != nil {
 		o.replace = func(path string, data []byte) error {
 			writes.Add(1)
@@ -410,5 +413,28 @@ func TestLockFallsBackToTempDir(t *testing.T) {
 	if g, err := open(path, "t", o); err == nil {
 		g.Close()
 		t.Fatal("second Open got the fallback lock while the first held it")
+	}
+}
+
+// The default lock lives in /run/lock: nothing is left beside the hosts file.
+func TestLockLivesInRunLock(t *testing.T) {
+	path := writeTemp(t, "127.0.0.1 localhost\n")
+	f, err := Open(path, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Apply(sampleEntries()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Apply(nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if filepath.Dir(f.lock.Path()) != systemLockDir {
+		t.Errorf("lock at %s, want it in %s", f.lock.Path(), systemLockDir)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		t.Errorf("beside the hosts file: %v, want nothing", ents)
 	}
 }
