@@ -10,6 +10,9 @@ export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+demo: ## Start the local test mesh and open the TUI against it (no cluster needed); leaving stops the mesh
+	bash hack/demo.sh
+
 try: ## Join services of the local test mesh (no cluster needed): curl them by name from another terminal
 	bash hack/try.sh
 
@@ -26,7 +29,7 @@ testbed: ## Run the local test mesh in the foreground and print its kubeconfig (
 	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig
 
 bench: ## Run the benchmarks and print their figures
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/...
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/... ./session/ ./tui/
 
 fuzz: ## Fuzz the hosts-block parser for 60s per target
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
@@ -38,4 +41,4 @@ lint: ## gofmt and go vet
 
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help try deps build test testbed bench fuzz lint verify
+.PHONY: help demo try deps build test testbed bench fuzz lint verify

@@ -30,6 +30,9 @@ type ServiceStatus struct {
 	// P50 is the median request time (HTTP ports) from the cluster's upstream_rq_time
 	// histogram, 0 until Envoy has recorded a request (histograms are flushed every 5 s).
 	P50 time.Duration `json:"p50,omitempty"`
+	// P50Known says Envoy has recorded requests, so a P50 of 0 means under a millisecond
+	// (Envoy records request times in whole milliseconds).
+	P50Known bool `json:"p50Known,omitempty"`
 }
 
 // ReadStatus reads the state file and, when the session runs, its Envoy's counters.
@@ -57,7 +60,7 @@ func ReadStatus(ctx context.Context, stateDir string) (Status, error) {
 	}
 	for _, js := range state.Services {
 		ss := serviceStatus(js, stats)
-		ss.P50 = servicePercentile(js, p50s)
+		ss.P50, ss.P50Known = servicePercentile(js, p50s)
 		out.Services = append(out.Services, ss)
 	}
 	return out, nil
@@ -96,13 +99,14 @@ func boolInt(b bool) uint64 {
 }
 
 // servicePercentile is the largest p50 of a service's ports (the slowest port is the one to see).
-func servicePercentile(js JoinedService, p50s map[string]time.Duration) time.Duration {
-	var out time.Duration
+func servicePercentile(js JoinedService, p50s map[string]time.Duration) (p50 time.Duration, known bool) {
 	for _, p := range js.Ports {
 		name := "cluster." + strings.ReplaceAll(p.Cluster, ":", "_") + ".upstream_rq_time"
-		out = max(out, p50s[name])
+		if d, ok := p50s[name]; ok {
+			p50, known = max(p50, d), true
+		}
 	}
-	return out
+	return p50, known
 }
 
 // parseP50 reads the median from an Envoy histogram line's value, e.g.

@@ -10,9 +10,19 @@ import (
 )
 
 var shared struct {
-	once sync.Once
-	tb   *Testbed
-	err  error
+	once   sync.Once
+	tb     *Testbed
+	err    error
+	mu     sync.Mutex
+	atExit []func()
+}
+
+// AtExit registers f to run when Main ends the test binary (after the testbed stops): for
+// what tests share across the binary, such as a built executable.
+func AtExit(f func()) {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	shared.atExit = append(shared.atExit, f)
 }
 
 // Shared returns the test binary's one testbed, starting it on first use. The test fails (never
@@ -48,6 +58,11 @@ func Main(m *testing.M) {
 	if shared.tb != nil {
 		shared.tb.Stop()
 	}
+	shared.mu.Lock()
+	for _, f := range shared.atExit {
+		f()
+	}
+	shared.mu.Unlock()
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, "(testbed logs are removed with it; run `make testbed` to keep one up)")
 	}

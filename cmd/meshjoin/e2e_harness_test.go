@@ -41,6 +41,7 @@ func binary(t testing.TB) string {
 			built.err = err
 			return
 		}
+		testbed.AtExit(func() { os.RemoveAll(dir) })
 		built.path = filepath.Join(dir, "meshjoin")
 		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
 		if err != nil {

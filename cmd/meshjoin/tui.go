@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/meshjoin/meshjoin/session"
+	"github.com/meshjoin/meshjoin/tui"
+)
+
+func newTUICmd(g *globals) *cobra.Command {
+	o := &joinOptions{}
+	cmd := &cobra.Command{
+		Use:   "tui",
+		Short: "Pick services, join them and watch them, interactively (also: meshjoin with no arguments)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return tuiRun(cmd.Context(), g, o) },
+	}
+	addTUIFlags(cmd.Flags(), o)
+	return cmd
+}
+
+// openTUIWithoutArgs makes `meshjoin` alone on a terminal open the TUI (with the flags of
+// `meshjoin tui`); elsewhere it prints the help.
+func openTUIWithoutArgs(root *cobra.Command, g *globals) {
+	o := &joinOptions{}
+	addTUIFlags(root.Flags(), o)
+	root.Args = cobra.NoArgs
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if !g.streams.IsTTY {
+			return cmd.Help()
+		}
+		return tuiRun(cmd.Context(), g, o)
+	}
+}
+
+// addTUIFlags registers join's flags (identity, image, hosts file ...) for the TUI.
+func addTUIFlags(f *pflag.FlagSet, o *joinOptions) {
+	f.StringVar(&o.identity, "identity", os.Getenv("MESHJOIN_IDENTITY"), "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY); empty: choose in the TUI")
+	f.StringVar(&o.gateway, "gateway", "", "east-west gateway host:port (default: discovered)")
+	f.StringVar(&o.caAddress, "ca-address", "", "mesh CA host:port (default: the gateway's 15012)")
+	f.StringVar(&o.caServerName, "ca-server-name", "", "TLS server name of the mesh CA (default istiod.istio-system.svc)")
+	f.StringVar(&o.clusterID, "cluster-id", "", "cluster name sent to the CA (default Kubernetes)")
+	f.StringVar(&o.revision, "revision", "", "istiod revision whose settings to use")
+	f.DurationVar(&o.certTTL, "cert-ttl", 3600e9, "lifetime of the workload certificate; renewed at half-life")
+	f.StringVar(&o.hostsFile, "hosts-file", "", "hosts file to write (default the system's)")
+	f.StringVar(&o.addressRange, "address-range", "127.77.0.0/16", "loopback range for the services' addresses")
+	f.BoolVar(&o.bareNames, "bare-names", false, "also map the bare service name (e.g. ratings) when unambiguous")
+	f.StringVar(&o.runtime, "runtime", "docker", "how to run Envoy: docker or native")
+	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
+	f.StringVar(&o.envoyPath, "envoy-path", "envoy", "Envoy binary (native runtime)")
+	f.StringVar(&o.sudo, "sudo", "auto", "write the hosts file through sudo: auto, always or never")
+}
+
+func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
+	if !g.streams.IsTTY {
+		return &session.UsageError{Msg: "the TUI needs a terminal", Hint: "run `meshjoin join SERVICE...` in scripts"}
+	}
+	prefix, err := netip.ParsePrefix(o.addressRange)
+	if err != nil {
+		return &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16"}
+	}
+	// Logs go to a file while the TUI owns the screen, and to the log pane.
+	logPath := g.logFile
+	if logPath == "" {
+		if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+		logPath = filepath.Join(g.stateDir, "tui.log")
+	}
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the log file: %w", err)
+	}
+	defer lf.Close()
+	ring := tui.NewLogRing(200)
+	logW := io.MultiWriter(lf, ring)
+	log := slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	klog.SetOutput(logW)
+	klog.LogToStderr(false)
+	defer klog.SetOutput(g.streams.Err)
+
+	k, err := g.connect()
+	if err != nil {
+		return err
+	}
+	elevate := o.sudo == "always" || (o.sudo == "auto" && os.Geteuid() != 0)
+	if elevate {
+		// sudo cannot ask for a password once the TUI owns the screen: ask now.
+		fmt.Fprintln(g.streams.Err, "meshjoin writes the hosts file through sudo:")
+		c := exec.CommandContext(ctx, "sudo", "-v")
+		c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err := c.Run(); err != nil {
+			return &session.UsageError{Msg: "sudo -v failed: " + err.Error(), Hint: "run as a user who may sudo, or give --hosts-file with --sudo never"}
+		}
+	}
+	cfg := session.Config{
+		Client: k.client, Dynamic: k.dynamic, Context: k.contextName, Revision: o.revision,
+		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
+		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
+		ElevateHosts: elevate,
+		Runtime:      o.runtime, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
+		EnvoyLogs: lf, PullOutput: logW,
+		StateDir: g.stateDir, Log: log,
+	}
+	err = tui.Run(ctx, tui.Options{
+		Backend:     tui.NewSessionBackend(cfg),
+		KubeContext: k.contextName,
+		Identity:    o.identity,
+		Hint:        func(err error) string { _, h := classify(err); return h },
+		Logs:        ring.Lines,
+		Color:       true,
+	})
+	if err == nil {
+		fmt.Fprintf(g.streams.Err, "Left the mesh; hosts file and Envoy cleaned up. Logs: %s\n", logPath)
+	}
+	return err
+}

@@ -1,0 +1,211 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	authv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshjoin/meshjoin/mesh"
+	"github.com/meshjoin/meshjoin/session"
+)
+
+// Backend is what the model needs from a session. Every method may block: the model calls
+// them only from commands.
+type Backend interface {
+	// Open connects (discover, catalogue) acting as identity ("ns/sa").
+	Open(ctx context.Context, identity string) (Info, error)
+	Services() []mesh.Service
+	Changes() <-chan struct{}
+	// Progress delivers the session's step events.
+	Progress() <-chan session.Event
+	Start(ctx context.Context, keys []string) error
+	SetServices(ctx context.Context, keys []string) error
+	Status(ctx context.Context) (Status, error)
+	ProxyDone() <-chan struct{}
+	Leave(ctx context.Context) error
+	Close() error
+	// ServiceAccounts lists "ns/sa" the user may create tokens for, at most limit.
+	ServiceAccounts(ctx context.Context, limit int) ([]string, error)
+}
+
+// Info describes the mesh the session talks to.
+type Info struct {
+	TrustDomain, Gateway, Identity string
+}
+
+// Status is one refresh of the dashboard.
+type Status struct {
+	Services     []session.ServiceStatus
+	CertNotAfter time.Time
+	Renewals     int
+	LastError    string
+}
+
+// SessionBackend is the real Backend: a session.Session opened from Config.
+type SessionBackend struct {
+	Config   session.Config // Identity, Services and Progress are set by the backend
+	progress chan session.Event
+
+	mu sync.Mutex
+	s  *session.Session
+}
+
+// NewSessionBackend returns a backend for cfg.
+func NewSessionBackend(cfg session.Config) *SessionBackend {
+	return &SessionBackend{Config: cfg, progress: make(chan session.Event, 64)}
+}
+
+func (b *SessionBackend) sess() *session.Session {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s
+}
+
+var errNotOpen = errors.New("not connected")
+
+func (b *SessionBackend) Open(ctx context.Context, identity string) (Info, error) {
+	cfg := b.Config
+	cfg.Identity = identity
+	cfg.Progress = func(e session.Event) { b.progress <- e }
+	s, err := session.Open(ctx, cfg)
+	if err != nil {
+		return Info{}, err
+	}
+	b.mu.Lock()
+	b.s = s
+	b.mu.Unlock()
+	return Info{TrustDomain: s.TrustDomain(), Gateway: s.GatewayAddr(), Identity: s.Identity()}, nil
+}
+
+func (b *SessionBackend) Services() []mesh.Service {
+	if s := b.sess(); s != nil {
+		return s.Catalog().Services()
+	}
+	return nil
+}
+
+func (b *SessionBackend) Changes() <-chan struct{} {
+	if s := b.sess(); s != nil {
+		return s.Catalog().Changes()
+	}
+	return nil
+}
+
+func (b *SessionBackend) Progress() <-chan session.Event { return b.progress }
+
+func (b *SessionBackend) Start(ctx context.Context, keys []string) error {
+	s := b.sess()
+	if s == nil {
+		return errNotOpen
+	}
+	err := s.Start(ctx, keys)
+	if err != nil { // Start closed the session
+		b.mu.Lock()
+		b.s = nil
+		b.mu.Unlock()
+	}
+	return err
+}
+
+func (b *SessionBackend) SetServices(ctx context.Context, keys []string) error {
+	s := b.sess()
+	if s == nil {
+		return errNotOpen
+	}
+	return s.SetServices(ctx, keys)
+}
+
+func (b *SessionBackend) Status(ctx context.Context) (Status, error) {
+	s := b.sess()
+	if s == nil {
+		return Status{}, errNotOpen
+	}
+	st := s.State()
+	out := Status{CertNotAfter: st.CertNotAfter, Renewals: st.Renewals, LastError: st.LastError}
+	rs, err := session.ReadStatus(ctx, b.Config.StateDir)
+	if err != nil || len(rs.Services) == 0 {
+		for _, js := range st.Services {
+			out.Services = append(out.Services, session.ServiceStatus{JoinedService: js})
+		}
+		return out, err
+	}
+	out.Services = rs.Services
+	return out, nil
+}
+
+func (b *SessionBackend) ProxyDone() <-chan struct{} {
+	if s := b.sess(); s != nil {
+		return s.ProxyDone()
+	}
+	return nil
+}
+
+func (b *SessionBackend) Leave(ctx context.Context) error {
+	b.mu.Lock()
+	s := b.s
+	b.s = nil
+	b.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Leave(ctx)
+}
+
+func (b *SessionBackend) Close() error {
+	b.mu.Lock()
+	s := b.s
+	b.s = nil
+	b.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.Close()
+}
+
+// ServiceAccounts lists the service accounts of the namespaces the user may list service
+// accounts in, keeping those the user may create tokens for (SelfSubjectAccessReview).
+func (b *SessionBackend) ServiceAccounts(ctx context.Context, limit int) ([]string, error) {
+	c := b.Config.Client
+	if c == nil {
+		return nil, errors.New("no cluster connection")
+	}
+	nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 200})
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	allowed := func(ns, verb, resource, sub, name string) bool {
+		r, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: resource, Subresource: sub, Name: name},
+		}}, metav1.CreateOptions{})
+		return err == nil && r.Status.Allowed
+	}
+	var out []string
+	for _, ns := range nss.Items {
+		if len(out) >= limit {
+			break
+		}
+		if !allowed(ns.Name, "list", "serviceaccounts", "", "") {
+			continue
+		}
+		sas, err := c.CoreV1().ServiceAccounts(ns.Name).List(ctx, metav1.ListOptions{Limit: 50})
+		if err != nil {
+			continue
+		}
+		for _, sa := range sas.Items {
+			if len(out) >= limit {
+				break
+			}
+			if allowed(ns.Name, "create", "serviceaccounts", "token", sa.Name) {
+				out = append(out, ns.Name+"/"+sa.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

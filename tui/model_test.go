@@ -1,0 +1,626 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/meshjoin/meshjoin/mesh"
+	"github.com/meshjoin/meshjoin/session"
+)
+
+// fakeBackend records what the model asked for; its methods return at once.
+type fakeBackend struct {
+	mu        sync.Mutex
+	services  []mesh.Service
+	changes   chan struct{}
+	progress  chan session.Event
+	proxyDone chan struct{}
+	opened    []string
+	started   [][]string
+	applied   [][]string
+	startErr  error
+	openErr   error
+	applyErr  error
+	left      int
+	closed    int
+	accounts  []string
+	status    Status
+}
+
+func newFake() *fakeBackend {
+	return &fakeBackend{services: fixtureServices(), changes: make(chan struct{}, 1), progress: make(chan session.Event, 16), proxyDone: make(chan struct{})}
+}
+
+func (f *fakeBackend) Open(_ context.Context, id string) (Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, id)
+	if f.openErr != nil {
+		return Info{}, f.openErr
+	}
+	return Info{TrustDomain: "cluster.local", Gateway: "203.0.113.10:15443", Identity: "spiffe://cluster.local/ns/" + strings.Replace(id, "/", "/sa/", 1)}, nil
+}
+func (f *fakeBackend) Services() []mesh.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.services)
+}
+func (f *fakeBackend) Changes() <-chan struct{}       { return f.changes }
+func (f *fakeBackend) Progress() <-chan session.Event { return f.progress }
+func (f *fakeBackend) Start(_ context.Context, keys []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, keys)
+	return f.startErr
+}
+func (f *fakeBackend) SetServices(_ context.Context, keys []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applied = append(f.applied, keys)
+	return f.applyErr
+}
+func (f *fakeBackend) Status(context.Context) (Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status, nil
+}
+func (f *fakeBackend) ProxyDone() <-chan struct{} { return f.proxyDone }
+func (f *fakeBackend) Leave(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.left++
+	return nil
+}
+func (f *fakeBackend) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed++
+	return nil
+}
+func (f *fakeBackend) ServiceAccounts(context.Context, int) ([]string, error) { return f.accounts, nil }
+
+func svc(name, ns string, reachable bool, ports ...mesh.Port) mesh.Service {
+	s := mesh.Service{Name: name, Namespace: ns, Kind: mesh.KindService, Hosts: []string{name + "." + ns + ".svc.cluster.local"}, Ports: ports, Endpoints: 1, Reachable: reachable}
+	if !reachable {
+		s.Reason = "namespace " + ns + " has no sidecar injection"
+		s.Endpoints = 0
+	}
+	return s
+}
+
+func fixtureServices() []mesh.Service {
+	http := mesh.Port{Name: "http", Number: 9080, Protocol: mesh.Protocol("HTTP")}
+	return []mesh.Service{
+		svc("productpage", "bookinfo", true, http),
+		svc("ratings", "bookinfo", true, http),
+		svc("reviews", "bookinfo", true, http),
+		svc("kubernetes", "default", false, mesh.Port{Number: 443, Protocol: mesh.Protocol("TCP")}),
+		svc("db", "payments", true, mesh.Port{Number: 3306, Protocol: mesh.Protocol("TCP")}),
+		svc("ledger", "payments", true, mesh.Port{Number: 7070, Protocol: mesh.Protocol("GRPC")}),
+	}
+}
+
+// feed runs cmd and gives the model every message that arrives within a moment, recursively,
+// except the spinner's and status ticks (timers) and blocking listeners, which are dropped.
+func feed(t *testing.T, m *Model, cmd tea.Cmd) (quit bool) {
+	t.Helper()
+	if cmd == nil {
+		return false
+	}
+	ch := make(chan tea.Msg, 1)
+	go func() { ch <- cmd() }()
+	var msg tea.Msg
+	select {
+	case msg = <-ch:
+	case <-time.After(60 * time.Millisecond):
+		return false
+	}
+	switch msg := msg.(type) {
+	case nil, spinMsg, statusTickMsg:
+		return false
+	case tea.QuitMsg:
+		return true
+	case tea.BatchMsg:
+		for _, c := range msg {
+			if feed(t, m, c) {
+				quit = true
+			}
+		}
+		return quit
+	}
+	_, next := m.Update(msg)
+	return feed(t, m, next)
+}
+
+func press(t *testing.T, m *Model, keys ...string) (quit bool) {
+	t.Helper()
+	for _, k := range keys {
+		var kp tea.KeyPressMsg
+		switch k {
+		case "enter":
+			kp = tea.KeyPressMsg{Code: tea.KeyEnter}
+		case "esc":
+			kp = tea.KeyPressMsg{Code: tea.KeyEscape}
+		case "space":
+			kp = tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+		case "backspace":
+			kp = tea.KeyPressMsg{Code: tea.KeyBackspace}
+		case "up":
+			kp = tea.KeyPressMsg{Code: tea.KeyUp}
+		case "down":
+			kp = tea.KeyPressMsg{Code: tea.KeyDown}
+		case "ctrl+c":
+			kp = tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+		default:
+			r := []rune(k)
+			kp = tea.KeyPressMsg{Code: r[0], Text: k}
+		}
+		_, cmd := m.Update(kp)
+		if feed(t, m, cmd) {
+			quit = true
+		}
+	}
+	return quit
+}
+
+func typeText(t *testing.T, m *Model, s string) {
+	t.Helper()
+	for _, r := range s {
+		press(t, m, string(r))
+	}
+}
+
+// opened is a model connected to a fake, past Init.
+func opened(t *testing.T) (*Model, *fakeBackend) {
+	t.Helper()
+	f := newFake()
+	m := New(Options{Backend: f, KubeContext: "kind-dev", Identity: "dev/alice", Now: fixedNow, Hint: func(err error) string {
+		if strings.Contains(err.Error(), "forbidden") {
+			return "ask your cluster admin for the RBAC in docs/rbac.yaml"
+		}
+		return ""
+	}})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	feed(t, m, m.Init())
+	if !m.loaded || len(m.services) != 6 {
+		t.Fatalf("not loaded: %+v", m.services)
+	}
+	return m, f
+}
+
+func fixedNow() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) }
+
+func (m *Model) cursorKey() string {
+	if m.cursor >= len(m.items) || m.items[m.cursor].svc < 0 {
+		return ""
+	}
+	return m.services[m.items[m.cursor].svc].Key()
+}
+
+func shownKeys(m *Model) []string {
+	var out []string
+	for _, it := range m.items {
+		if it.svc >= 0 {
+			out = append(out, m.services[it.svc].Key())
+		}
+	}
+	return out
+}
+
+func TestTUIInitOpensAndListsByNamespace(t *testing.T) {
+	m, f := opened(t)
+	if got := f.opened; !slices.Equal(got, []string{"dev/alice"}) {
+		t.Fatalf("opened %v", got)
+	}
+	if m.info.TrustDomain != "cluster.local" || m.phase != phaseNotJoined || m.screen != screenPicker {
+		t.Fatalf("info %+v phase %v screen %v", m.info, m.phase, m.screen)
+	}
+	// three namespaces headers + six services
+	if len(m.items) != 9 || m.items[0].svc != -1 || m.items[0].ns != "bookinfo" {
+		t.Fatalf("items %+v", m.items)
+	}
+	if m.cursorKey() != "productpage.bookinfo" {
+		t.Fatalf("cursor on %q", m.cursorKey())
+	}
+}
+
+func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
+	m, f := opened(t)
+	press(t, m, "/")
+	if !m.filtering {
+		t.Fatal("/ does not start filtering")
+	}
+	typeText(t, m, "rtngs") // fuzzy: letters in order
+	if got := shownKeys(m); !slices.Equal(got, []string{"ratings.bookinfo"}) {
+		t.Fatalf("filter rtngs shows %v", got)
+	}
+	press(t, m, "enter", "space")
+	if m.filtering || !m.selected["ratings.bookinfo"] {
+		t.Fatalf("filtering %v selected %v", m.filtering, m.selected)
+	}
+	press(t, m, "/", "backspace", "backspace", "backspace", "backspace", "backspace")
+	typeText(t, m, "ledger")
+	press(t, m, "enter", "space")
+	press(t, m, "esc") // clears the filter
+	if m.filter != "" || len(shownKeys(m)) != 6 {
+		t.Fatalf("esc left filter %q", m.filter)
+	}
+	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+	if m.screen != screenProgress || m.phase != phaseJoining || m.stateText() != "joining" {
+		t.Fatalf("enter: screen %v phase %v", m.screen, m.phase)
+	}
+	feed(t, m, cmd)
+	if len(f.started) != 1 || !slices.Equal(f.started[0], []string{"ratings.bookinfo", "ledger.payments"}) {
+		t.Fatalf("started %v", f.started)
+	}
+}
+
+func TestTUIStartedShowsDashboardWithStatus(t *testing.T) {
+	m, f := opened(t)
+	f.status = dashStatus(2)
+	press(t, m, "down", "down", "space", "enter")
+	if m.screen != screenDashboard || m.phase != phaseJoined {
+		t.Fatalf("after join: screen %v phase %v (%s)", m.screen, m.phase, m.failed)
+	}
+	if len(m.joined) != 2 || m.stateText() != "joined 2" {
+		t.Fatalf("joined %v", m.joined)
+	}
+	if m.now != fixedNow() {
+		t.Fatalf("now %v", m.now)
+	}
+}
+
+func dashStatus(n int) Status {
+	all := []session.ServiceStatus{
+		{JoinedService: session.JoinedService{Key: "ratings.bookinfo", Addr: "127.77.0.10", Names: []string{"ratings.bookinfo.svc.cluster.local", "ratings.bookinfo.svc", "ratings.bookinfo"},
+			Ports: []session.Port{{Number: 9080, Protocol: "http"}}}, Requests: 42, Errors: 1, P50: 2300 * time.Microsecond, P50Known: true},
+		{JoinedService: session.JoinedService{Key: "ledger.payments", Addr: "127.77.0.11", Names: []string{"ledger.payments.svc.cluster.local", "ledger.payments.svc", "ledger.payments"},
+			Ports: []session.Port{{Number: 7070, Protocol: "http2"}}}, Requests: 7},
+		{JoinedService: session.JoinedService{Key: "db.payments", Addr: "127.77.0.12", Names: []string{"db.payments.svc.cluster.local", "db.payments.svc", "db.payments"},
+			Ports: []session.Port{{Number: 3306, Protocol: "tcp"}}}, Requests: 3, P50Known: true},
+	}
+	return Status{Services: all[:n], CertNotAfter: fixedNow().Add(59*time.Minute + 30*time.Second), Renewals: 1}
+}
+
+// joinedModel is a model on the dashboard with ratings and ledger joined.
+func joinedModel(t *testing.T) (*Model, *fakeBackend) {
+	t.Helper()
+	m, f := opened(t)
+	f.status = dashStatus(2)
+	m.selected = map[string]bool{"ratings.bookinfo": true, "ledger.payments": true}
+	press(t, m, "enter")
+	if m.screen != screenDashboard {
+		t.Fatalf("not on the dashboard: %v %s", m.screen, m.failed)
+	}
+	return m, f
+}
+
+func TestTUIDashboardAddRemoveCopy(t *testing.T) {
+	m, f := joinedModel(t)
+	press(t, m, "+")
+	if m.screen != screenPicker || !m.selected["ratings.bookinfo"] || !m.selected["ledger.payments"] {
+		t.Fatalf("+ : screen %v selected %v", m.screen, m.selected)
+	}
+	press(t, m, "/")
+	typeText(t, m, "db")
+	press(t, m, "enter", "space", "enter")
+	if len(f.applied) != 1 || !slices.Equal(f.applied[0], []string{"ratings.bookinfo", "db.payments", "ledger.payments"}) {
+		t.Fatalf("applied %v", f.applied)
+	}
+	if m.screen != screenDashboard || m.busy || m.status != "applied" {
+		t.Fatalf("after apply: screen %v busy %v status %q", m.screen, m.busy, m.status)
+	}
+	f.status = dashStatus(2)
+	press(t, m, "down", "d") // removes ledger (second row)
+	if len(f.applied) != 2 || !slices.Equal(f.applied[1], []string{"ratings.bookinfo"}) {
+		t.Fatalf("d applied %v", f.applied)
+	}
+	press(t, m, "up", "c")
+	if m.status != "copied: curl http://ratings.bookinfo:9080/" {
+		t.Fatalf("c: status %q", m.status)
+	}
+	// the copy is an OSC 52 clipboard command
+	_, cmd := m.Update(tea.KeyPressMsg{Code: 'c', Text: "c"})
+	if cmd == nil {
+		t.Fatal("c returns no clipboard command")
+	}
+}
+
+func TestTUIApplyFailureKeepsSession(t *testing.T) {
+	m, f := joinedModel(t)
+	f.applyErr = errors.New("unknown service nope.x")
+	press(t, m, "+", "enter")
+	if m.phase != phaseJoined || !strings.HasPrefix(m.status, "✗ Error: unknown service") {
+		t.Fatalf("phase %v status %q", m.phase, m.status)
+	}
+}
+
+func TestTUILogsHelpAndQuit(t *testing.T) {
+	m, f := joinedModel(t)
+	m.opts.Logs = func() []string { return []string{"level=INFO msg=hello"} }
+	press(t, m, "l")
+	if !m.showLogs {
+		t.Fatal("l does not show logs")
+	}
+	feed(t, m, m.readStatus())
+	if !slices.Equal(m.logLines, []string{"level=INFO msg=hello"}) {
+		t.Fatalf("log lines %v", m.logLines)
+	}
+	press(t, m, "?")
+	if !m.showHelp {
+		t.Fatal("? does not show help")
+	}
+	press(t, m, "x")
+	if m.showHelp {
+		t.Fatal("a key does not close help")
+	}
+	if !press(t, m, "q") {
+		t.Fatal("q did not quit")
+	}
+	if f.left != 1 || f.closed != 0 || m.phase != phaseLeaving {
+		t.Fatalf("left %d closed %d phase %v", f.left, f.closed, m.phase)
+	}
+}
+
+func TestTUICtrlCLeavesWhenJoined(t *testing.T) {
+	m, f := joinedModel(t)
+	if !press(t, m, "ctrl+c") || f.left != 1 {
+		t.Fatalf("ctrl+c: left %d", f.left)
+	}
+}
+
+func TestTUIQuitBeforeJoiningCloses(t *testing.T) {
+	m, f := opened(t)
+	if !press(t, m, "q") || f.closed != 1 || f.left != 0 {
+		t.Fatalf("closed %d left %d", f.closed, f.left)
+	}
+}
+
+func TestTUIToggleNamespaceSkipsUnreachable(t *testing.T) {
+	m, _ := opened(t)
+	press(t, m, "a")
+	if len(m.selected) != 3 {
+		t.Fatalf("a selected %v", m.selected)
+	}
+	press(t, m, "a")
+	if len(m.selected) != 0 {
+		t.Fatalf("second a left %v", m.selected)
+	}
+	press(t, m, "/")
+	typeText(t, m, "kubernetes")
+	press(t, m, "enter", "space")
+	if len(m.selected) != 0 || !strings.Contains(m.status, "no sidecar injection") {
+		t.Fatalf("unreachable selected %v, status %q", m.selected, m.status)
+	}
+	if d := m.pickerDetail(newStyles(false)); !strings.Contains(d, "not reachable: namespace default has no sidecar injection") {
+		t.Fatalf("detail %q", d)
+	}
+	press(t, m, "a") // namespace of unreachable services only: nothing
+	if len(m.selected) != 0 {
+		t.Fatalf("a selected unreachable %v", m.selected)
+	}
+}
+
+func TestTUIEnterWithoutSelection(t *testing.T) {
+	m, f := opened(t)
+	press(t, m, "enter")
+	if len(f.started) != 0 || !strings.Contains(m.status, "nothing selected") {
+		t.Fatalf("started %v status %q", f.started, m.status)
+	}
+}
+
+func TestTUICatalogChangesFollowed(t *testing.T) {
+	m, f := opened(t)
+	press(t, m, "down", "down") // ratings
+	f.mu.Lock()
+	f.services = append([]mesh.Service{svc("details", "bookinfo", true, mesh.Port{Number: 9080, Protocol: "HTTP"})}, f.services...)
+	f.services = slices.DeleteFunc(f.services, func(s mesh.Service) bool { return s.Name == "db" })
+	f.changes = make(chan struct{}, 1) // the listener armed by Init belongs to the dropped feed
+	f.mu.Unlock()
+	cmd := m.listenCatalog()
+	f.changes <- struct{}{}
+	feed(t, m, cmd)
+	got := shownKeys(m)
+	if !slices.Contains(got, "details.bookinfo") || slices.Contains(got, "db.payments") {
+		t.Fatalf("after change: %v", got)
+	}
+	if m.cursorKey() != "ratings.bookinfo" {
+		t.Fatalf("cursor moved to %q", m.cursorKey())
+	}
+}
+
+func TestTUIProgressEventsAndFailure(t *testing.T) {
+	m, f := opened(t)
+	f.startErr = errors.New("create token for dev/alice: forbidden")
+	m.selected["ratings.bookinfo"] = true
+	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+	// the start command is not run yet: feed the steps first
+	m.Update(progressMsg{Step: session.StepToken})
+	if !m.steps[0].running {
+		t.Fatalf("token not running: %+v", m.steps)
+	}
+	m.Update(progressMsg{Step: session.StepToken, Done: true, Duration: 12 * time.Millisecond, Detail: "dev/alice"})
+	if s := m.steps[0]; !s.done || s.duration != 12*time.Millisecond {
+		t.Fatalf("token step %+v", s)
+	}
+	feed(t, m, cmd)
+	if m.phase != phaseNotJoined || !strings.Contains(m.failed, "forbidden") || !strings.Contains(m.failed, "Next: ask your cluster admin") {
+		t.Fatalf("failure: phase %v failed %q", m.phase, m.failed)
+	}
+	f.startErr = nil
+	press(t, m, "enter") // back to the picker: connects again
+	if m.screen != screenPicker || len(f.opened) != 2 || !m.loaded {
+		t.Fatalf("enter after failure: screen %v opened %v", m.screen, f.opened)
+	}
+}
+
+func TestTUIOpenFailureShowsHint(t *testing.T) {
+	f := newFake()
+	f.openErr = errors.New("list services: forbidden")
+	m := New(Options{Backend: f, Identity: "dev/alice", Hint: func(error) string { return "check RBAC" }})
+	feed(t, m, m.Init())
+	if !strings.Contains(m.failed, "forbidden") || !strings.Contains(m.failed, "Next: check RBAC") {
+		t.Fatalf("failed %q", m.failed)
+	}
+	f.openErr = nil
+	press(t, m, "enter")
+	if m.failed != "" || len(m.services) != 6 {
+		t.Fatalf("retry: %q %d", m.failed, len(m.services))
+	}
+}
+
+func TestTUIProxyDiesLeaves(t *testing.T) {
+	m, f := joinedModel(t)
+	close(f.proxyDone)
+	if !feed(t, m, m.listenProxy()) || f.left != 1 {
+		t.Fatalf("left %d", f.left)
+	}
+}
+
+func TestTUIIdentityChooser(t *testing.T) {
+	f := newFake()
+	f.accounts = []string{"dev/alice", "dev/bob"}
+	m := New(Options{Backend: f})
+	feed(t, m, m.Init())
+	if m.screen != screenIdentity || !slices.Equal(m.accounts, f.accounts) {
+		t.Fatalf("screen %v accounts %v", m.screen, m.accounts)
+	}
+	press(t, m, "down", "enter")
+	if !slices.Equal(f.opened, []string{"dev/bob"}) || m.screen != screenPicker {
+		t.Fatalf("opened %v", f.opened)
+	}
+
+	f2 := newFake()
+	m2 := New(Options{Backend: f2})
+	feed(t, m2, m2.Init())
+	typeText(t, m2, "qa/carol")
+	press(t, m2, "enter")
+	if !slices.Equal(f2.opened, []string{"qa/carol"}) {
+		t.Fatalf("typed identity: opened %v", f2.opened)
+	}
+}
+
+func TestTUIResizeKeepsCursorVisible(t *testing.T) {
+	m, _ := opened(t)
+	press(t, m, "G")
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 8})
+	if m.cursor < m.offset || m.cursor >= m.offset+m.listHeight() {
+		t.Fatalf("cursor %d offset %d height %d", m.cursor, m.offset, m.listHeight())
+	}
+	if got := strings.Count(m.Render(), "\n") + 1; got != 8 {
+		t.Fatalf("%d lines at height 8", got)
+	}
+}
+
+func TestTUIStatusTickRefreshes(t *testing.T) {
+	m, f := joinedModel(t)
+	f.status = dashStatus(3)
+	_, cmd := m.Update(statusTickMsg{})
+	feed(t, m, cmd)
+	if len(m.joined) != 3 {
+		t.Fatalf("tick did not refresh: %d", len(m.joined))
+	}
+}
+
+// A panic inside the model still leaves the session (Bubble Tea restores the terminal).
+func TestTUIRunLeavesAfterPanic(t *testing.T) {
+	f := newFake()
+	f.openErr = errors.New("boom")
+	in, out := strings.NewReader(""), &strings.Builder{}
+	err := Run(context.Background(), Options{Backend: f, Identity: "dev/alice",
+		Hint:           func(error) string { panic("a bug in the model") },
+		programOptions: []tea.ProgramOption{tea.WithInput(in), tea.WithOutput(out), tea.WithWindowSize(80, 24)}})
+	if err == nil || !errors.Is(err, tea.ErrProgramPanic) {
+		t.Fatalf("Run = %v, want the panic reported", err)
+	}
+	if f.left != 1 {
+		t.Fatalf("left %d times after the panic", f.left)
+	}
+}
+
+func TestTUIP50Format(t *testing.T) {
+	for _, c := range []struct {
+		d     time.Duration
+		known bool
+		want  string
+	}{{0, false, "–"}, {0, true, "<1ms"}, {2300 * time.Microsecond, true, "2.3ms"}, {12 * time.Second, true, "12s"}} {
+		if got := fmtP50(c.d, c.known); got != c.want {
+			t.Errorf("fmtP50(%v, %v) = %q, want %q", c.d, c.known, got, c.want)
+		}
+	}
+}
+
+func TestTUIMovesAndEscBackToDashboard(t *testing.T) {
+	m, _ := opened(t)
+	press(t, m, "G")
+	if m.cursorKey() != "ledger.payments" {
+		t.Fatalf("G: %q", m.cursorKey())
+	}
+	press(t, m, "g")
+	if m.cursor != 0 {
+		t.Fatalf("g: %d", m.cursor)
+	}
+	m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
+	if m.cursor == 0 {
+		t.Fatal("pgdown did not move")
+	}
+	m.Update(tea.KeyPressMsg{Code: tea.KeyPgUp})
+	if m.cursor != 0 {
+		t.Fatalf("pgup: %d", m.cursor)
+	}
+
+	j, _ := joinedModel(t)
+	press(t, j, "+", "esc")
+	if j.screen != screenDashboard {
+		t.Fatalf("esc in the picker when joined: screen %v", j.screen)
+	}
+}
+
+func TestTUISpinnerRunsOnlyWhileBusy(t *testing.T) {
+	m, _ := opened(t)
+	m.spinArmed = true
+	if _, cmd := m.Update(spinMsg{}); cmd != nil || m.spin != 1 {
+		t.Fatalf("idle spinner re-armed (spin %d)", m.spin)
+	}
+	m.busy = true
+	if _, cmd := m.Update(spinMsg{}); cmd == nil {
+		t.Fatal("busy spinner not re-armed")
+	}
+	if _, cmd := m.Update(spinMsg{}); cmd == nil || !m.spinArmed {
+		t.Fatal("spinner not re-armed")
+	}
+	if cmd := m.spinner(); cmd != nil {
+		t.Fatal("a second spinner tick armed")
+	}
+}
+
+func TestTUIInterruptLeaves(t *testing.T) {
+	m, f := joinedModel(t)
+	_, cmd := m.Update(tea.InterruptMsg{})
+	if !feed(t, m, cmd) || f.left != 1 {
+		t.Fatalf("interrupt: left %d", f.left)
+	}
+}
+
+// q while a join runs cancels it and quits once Start has returned.
+func TestTUIQuitWhileJoiningWaits(t *testing.T) {
+	m, f := opened(t)
+	m.selected["ratings.bookinfo"] = true
+	_, startCmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+	_, cmd := m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"})
+	feed(t, m, cmd)
+	if !m.pendingQuit || f.closed != 0 {
+		t.Fatalf("quit during the join: pending %v closed %d", m.pendingQuit, f.closed)
+	}
+	f.startErr = context.Canceled
+	if !feed(t, m, startCmd) || f.closed != 1 {
+		t.Fatalf("after the join returned: closed %d", f.closed)
+	}
+}
