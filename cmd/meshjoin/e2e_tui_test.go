@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -125,8 +127,39 @@ func shellQuote(args []string) string {
 func TestTUIEndToEnd(t *testing.T) {
 	e := newEnv(t)
 	me := "spiffe://" + e.tb.TrustDomain + "/ns/dev/sa/alice"
-	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
-		"--envoy-image", testbed.EnvoyImage, "--sudo", "never")...)
+	// As root (CI), the real /etc/hosts: the requests below go by name through the system
+	// resolver, and /etc/hosts must be byte-identical afterwards.
+	byName := os.Geteuid() == 0
+	hostsFile := e.hostsFile
+	tuiArgs := []string{"tui", "--identity", "dev/alice", "--envoy-image", testbed.EnvoyImage, "--sudo", "never"}
+	if byName {
+		hostsFile = "/etc/hosts"
+		before, err := os.ReadFile(hostsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if after, _ := os.ReadFile(hostsFile); !bytes.Equal(before, after) {
+				t.Errorf("/etc/hosts changed:\nbefore %q\nafter  %q", before, after)
+			}
+		})
+	} else {
+		tuiArgs = append(tuiArgs, "--hosts-file", hostsFile)
+	}
+	args := append([]string{binary(t)}, e.args(tuiArgs...)...)
+	// call asks a joined service from outside the TUI: by name with curl when /etc/hosts is
+	// ours, else at the address the hosts file maps the name to.
+	call := func(name string, port int, path string) (echo, error) {
+		if !byName {
+			return getHTTP(e.addr(name), port, path)
+		}
+		out, err := exec.Command("curl", "-sS", "--max-time", "10", fmt.Sprintf("http://%s:%d%s", name, port, path)).CombinedOutput()
+		if err != nil {
+			return echo{}, fmt.Errorf("curl %s: %v: %s", name, err, out)
+		}
+		var r echo
+		return r, json.Unmarshal(out, &r)
+	}
 	exitFile := filepath.Join(t.TempDir(), "exit")
 	command := fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; sleep 600", shellQuote(args), exitFile)
 	tm := startTmux(t, 80, 24, command) // the smallest supported size; resized later
@@ -191,13 +224,13 @@ func TestTUIEndToEnd(t *testing.T) {
 		}
 	}
 
-	// From outside the TUI: the address the hosts file maps ratings.bookinfo to answers.
-	hostsBytes, _ := os.ReadFile(e.hostsFile)
+	// From outside the TUI: ratings.bookinfo answers by name (or at its mapped address).
+	hostsBytes, _ := os.ReadFile(hostsFile)
 	ratings := e.addr("ratings.bookinfo")
 	if !regexp.MustCompile(regexp.QuoteMeta(ratings) + `\s+ratings\.bookinfo\.svc\.cluster\.local`).Match(hostsBytes) {
 		t.Errorf("hosts file lacks ratings:\n%s", hostsBytes)
 	}
-	if got, err := getHTTP(ratings, 9080, "/ratings/0"); err != nil || got.Caller != me {
+	if got, err := call("ratings.bookinfo", 9080, "/ratings/0"); err != nil || got.Caller != me {
 		t.Fatalf("ratings through the TUI's session: %+v, %v", got, err)
 	}
 	// The dashboard counts it within a refresh or two.
@@ -236,7 +269,7 @@ func TestTUIEndToEnd(t *testing.T) {
 	tm.text("web")
 	tm.keys("Enter", "Space", "Enter")
 	dash = tm.waitText("[joined 3]", 60*time.Second)
-	if got, err := getHTTP(e.addr("web.bookinfo"), 80, "/"); err != nil || got.Caller != me {
+	if got, err := call("web.bookinfo", 80, "/"); err != nil || got.Caller != me {
 		t.Fatalf("web.bookinfo added live: %+v, %v", got, err)
 	}
 	if got, err := getHTTP(ratings, 9080, "/ratings/1"); err != nil || got.Caller != me {
