@@ -37,21 +37,7 @@ func newJoinCmd(g *globals) *cobra.Command {
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return joinRun(cmd.Context(), g, o, args) },
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.identity, "identity", os.Getenv("MESHJOIN_IDENTITY"), "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
-	f.StringVar(&o.gateway, "gateway", "", "east-west gateway host:port (default: discovered)")
-	f.StringVar(&o.caAddress, "ca-address", "", "mesh CA host:port (default: the gateway's 15012)")
-	f.StringVar(&o.caServerName, "ca-server-name", "", "TLS server name of the mesh CA (default istiod.istio-system.svc)")
-	f.StringVar(&o.clusterID, "cluster-id", "", "cluster name sent to the CA (default Kubernetes)")
-	f.StringVar(&o.revision, "revision", "", "istiod revision whose settings to use")
-	f.DurationVar(&o.certTTL, "cert-ttl", time.Hour, "lifetime of the workload certificate; renewed at half-life")
-	f.StringVar(&o.hostsFile, "hosts-file", "", "hosts file to write (default the system's)")
-	f.StringVar(&o.addressRange, "address-range", "127.77.0.0/16", "loopback range for the services' addresses")
-	f.BoolVar(&o.bareNames, "bare-names", false, "also map the bare service name (e.g. ratings) when unambiguous")
-	f.StringVar(&o.runtime, "runtime", "docker", "how to run Envoy: docker or native")
-	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
-	f.StringVar(&o.envoyPath, "envoy-path", "envoy", "Envoy binary (native runtime)")
-	f.StringVar(&o.sudo, "sudo", "auto", "write the hosts file through sudo: auto, always or never")
+	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
 	return cmd
 }
 
@@ -59,9 +45,9 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 	if o.identity == "" {
 		return &session.UsageError{Msg: "no identity given", Hint: "pass --identity <namespace>/<serviceaccount> (or set MESHJOIN_IDENTITY)"}
 	}
-	prefix, err := netip.ParsePrefix(o.addressRange)
+	prefix, err := o.prefix()
 	if err != nil {
-		return &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16"}
+		return err
 	}
 	k, err := g.connect()
 	if err != nil {
@@ -103,6 +89,15 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 	}
 	fmt.Fprintln(errOut, "Left the mesh; hosts file and Envoy cleaned up.")
 	return nil
+}
+
+// prefix parses --address-range.
+func (o *joinOptions) prefix() (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(o.addressRange)
+	if err != nil {
+		return p, &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16"}
+	}
+	return p, nil
 }
 
 // needsSudo reports whether this user cannot write the hosts file itself.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +25,7 @@ func newTUICmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return tuiRun(cmd.Context(), g, o) },
 	}
-	addTUIFlags(cmd.Flags(), o)
+	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY); empty: choose in the TUI")
 	return cmd
 }
 
@@ -34,7 +33,7 @@ func newTUICmd(g *globals) *cobra.Command {
 // `meshjoin tui`); elsewhere it prints the help.
 func openTUIWithoutArgs(root *cobra.Command, g *globals) {
 	o := &joinOptions{}
-	addTUIFlags(root.Flags(), o)
+	addSessionFlags(root.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY); empty: choose in the TUI")
 	root.Args = cobra.NoArgs
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if !g.streams.IsTTY {
@@ -44,9 +43,10 @@ func openTUIWithoutArgs(root *cobra.Command, g *globals) {
 	}
 }
 
-// addTUIFlags registers join's flags (identity, image, hosts file ...) for the TUI.
-func addTUIFlags(f *pflag.FlagSet, o *joinOptions) {
-	f.StringVar(&o.identity, "identity", os.Getenv("MESHJOIN_IDENTITY"), "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY); empty: choose in the TUI")
+// addSessionFlags registers the flags of a session (identity, gateway, image, hosts file ...),
+// shared by join and the TUI.
+func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
+	f.StringVar(&o.identity, "identity", os.Getenv("MESHJOIN_IDENTITY"), identityHelp)
 	f.StringVar(&o.gateway, "gateway", "", "east-west gateway host:port (default: discovered)")
 	f.StringVar(&o.caAddress, "ca-address", "", "mesh CA host:port (default: the gateway's 15012)")
 	f.StringVar(&o.caServerName, "ca-server-name", "", "TLS server name of the mesh CA (default istiod.istio-system.svc)")
@@ -66,9 +66,9 @@ func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
 	if !g.streams.IsTTY {
 		return &session.UsageError{Msg: "the TUI needs a terminal", Hint: "run `meshjoin join SERVICE...` in scripts"}
 	}
-	prefix, err := netip.ParsePrefix(o.addressRange)
+	prefix, err := o.prefix()
 	if err != nil {
-		return &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16"}
+		return err
 	}
 	// Logs go to a file while the TUI owns the screen, and to the log pane.
 	logPath := g.logFile
