@@ -308,10 +308,33 @@ func (d *DockerRuntime) list(ctx context.Context, f filters.Args) ([]container.S
 
 func (d *DockerRuntime) remove(ctx context.Context, id string) error {
 	err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case cerrdefs.IsConflict(err):
+		// "removal ... already in progress": someone else (docker rm, another meshjoin) is
+		// removing it; done once it is gone.
+		return d.waitGone(ctx, id)
+	default:
 		return fmt.Errorf("remove envoy container %.12s: %w", id, d.engineError(err))
 	}
-	return nil
+}
+
+// waitGone polls until the container no longer exists (10 s at most).
+func (d *DockerRuntime) waitGone(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		_, err := d.cli.ContainerInspect(ctx, id)
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("envoy container %.12s is still being removed: %w", id, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
@@ -338,11 +361,14 @@ func (p *dockerProxy) Done() <-chan struct{} { return p.done }
 func (p *dockerProxy) Stop(ctx context.Context) error {
 	p.once.Do(func() {
 		grace := int(stopGrace / time.Second)
-		if err := p.d.cli.ContainerStop(ctx, p.id, container.StopOptions{Timeout: &grace}); err != nil && !cerrdefs.IsNotFound(err) {
-			p.err = fmt.Errorf("stop envoy container %.12s: %w", p.id, p.d.engineError(err))
-		}
+		stopErr := p.d.cli.ContainerStop(ctx, p.id, container.StopOptions{Timeout: &grace})
+		// What matters is that the container is gone: a failed stop (it died, or Docker is
+		// already removing it) is only worth reporting when the removal fails too.
 		if err := p.d.remove(ctx, p.id); err != nil {
-			p.err = errors.Join(p.err, err)
+			if stopErr != nil && !cerrdefs.IsNotFound(stopErr) {
+				err = errors.Join(fmt.Errorf("stop envoy container %.12s: %w", p.id, p.d.engineError(stopErr)), err)
+			}
+			p.err = err
 		}
 		if p.cancel != nil {
 			p.cancel()

@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
 	"io"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/http"
 	"os"
 	"os/exec"
@@ -324,4 +329,65 @@ func TestTUIIdentityChooserEndToEnd(t *testing.T) {
 	if strings.Contains(scr, "[not joined]") {
 		t.Errorf("the TUI's screen is still shown after exit:\n%s", scr)
 	}
+}
+
+// The picker follows the cluster live, and when Docker kills the local Envoy under the
+// dashboard the TUI says so, leaves (hosts entries removed) and gives the terminal back.
+func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
+	e := newEnv(t)
+	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never")...)
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	// The pane ends in a shell, to show the terminal still takes commands afterwards.
+	tm := startTmux(t, 100, 30, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+	tm.waitText("ledger.payments", 90*time.Second)
+
+	// A Service created while the picker is open appears; deleted, it goes.
+	ctx := context.Background()
+	svcs := e.tb.Admin().CoreV1().Services("bookinfo")
+	arrival := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "arrival", Namespace: "bookinfo"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "arrival"}, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}
+	if _, err := svcs.Create(ctx, arrival, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svcs.Delete(context.Background(), "arrival", metav1.DeleteOptions{}) })
+	tm.waitText("arrival.bookinfo", 20*time.Second)
+	if err := svcs.Delete(ctx, "arrival", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tm.waitFor("arrival.bookinfo to vanish", 20*time.Second, func(s string) bool { return !strings.Contains(s, "arrival.bookinfo") })
+
+	tm.keys("/")
+	tm.text("ratings")
+	tm.keys("Enter", "Space", "Enter")
+	tm.waitText("[joined 1]", 60*time.Second)
+	id := e.state().ContainerID
+	if id == "" {
+		t.Fatal("no container recorded")
+	}
+
+	// Docker takes the Envoy away.
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	scr := tm.waitText("EXITED", 60*time.Second)
+	if strings.Contains(scr, "[joined") {
+		t.Fatalf("the TUI did not give the terminal back:\n%s", scr)
+	}
+	if _, err := os.Stat(exitFile); err != nil {
+		t.Fatal("meshjoin tui did not exit")
+	}
+	if _, err := os.Stat(filepath.Join(e.stateDir, "state.json")); err == nil {
+		logs, _ := os.ReadFile(filepath.Join(e.stateDir, "tui.log"))
+		t.Fatalf("the session was not cleaned up; screen:\n%s\nits log:\n%s", scr, logs)
+	}
+	// The terminal is usable (not left raw: Enter still ends a line): a typed command runs.
+	tm.text("echo ok-$((40+2))")
+	tm.keys("Enter")
+	tm.waitText("ok-42", 10*time.Second)
 }
