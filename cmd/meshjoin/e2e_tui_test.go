@@ -391,3 +391,35 @@ func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
 	tm.keys("Enter")
 	tm.waitText("ok-42", 10*time.Second)
 }
+
+// SIGINT from outside (another terminal, an IDE's stop button) while joined: the TUI leaves,
+// gives the terminal back, and nothing is left behind.
+func TestTUIInterruptedFromOutside(t *testing.T) {
+	e := newEnv(t)
+	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never")...)
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	tm := startTmux(t, 80, 24, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+	tm.waitText("ledger.payments", 90*time.Second)
+	tm.keys("/")
+	tm.text("ratings")
+	tm.keys("Enter", "Space", "Enter")
+	tm.waitText("[joined 1]", 60*time.Second)
+	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := os.FindProcess(e.state().PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	scr := tm.waitText("EXITED", 60*time.Second)
+	if strings.Contains(scr, "[joined") {
+		t.Fatalf("the TUI did not give the terminal back:\n%s", scr)
+	}
+	tm.text("echo ok-$((40+2))")
+	tm.keys("Enter")
+	tm.waitText("ok-42", 10*time.Second)
+}
