@@ -107,9 +107,21 @@ func open(path, owner string, o options) (*File, error) {
 	return &File{path: path, real: real, owner: owner, opts: o, lock: lk}, nil
 }
 
-func notWritable(path string, err error) error {
-	return fmt.Errorf("hosts file %s is not writable (%w): run meshjoin as a user who can use sudo, or pass --hosts-file", path, err)
+// ErrNotWritable marks a hosts file this process may not write.
+var ErrNotWritable = errors.New("hosts file not writable")
+
+func notWritable(path string, err error) error { return &notWritableError{path, err} }
+
+type notWritableError struct {
+	path string
+	err  error
 }
+
+func (e *notWritableError) Error() string {
+	return fmt.Sprintf("hosts file %s is not writable (%v): run meshjoin as a user who can use sudo, or pass --hosts-file", e.path, e.err)
+}
+
+func (e *notWritableError) Unwrap() []error { return []error{e.err, ErrNotWritable} }
 
 // lockPaths puts the lock in /run/lock (the system's place for lock files: the same path for
 // every user whatever their TMPDIR, on tmpfs, so nothing is left in /etc), else next to the

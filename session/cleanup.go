@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,11 +74,7 @@ func Leave(ctx context.Context, stateDir string, elevateHosts bool, log *slog.Lo
 	return LeaveResult{Cleaned: prev}, nil
 }
 
-// cleanup removes what a dead session recorded; the caller holds the lock.
-func cleanup(ctx context.Context, st *store, prev *State, log *slog.Logger) error {
-	return cleanupWith(ctx, st, prev, log, false)
-}
-
+// cleanupWith removes what a dead session recorded; the caller holds the lock.
 func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, elevate bool) error {
 	var errs []error
 	if prev.HostsWritten && prev.HostsFile != "" {
@@ -122,16 +119,7 @@ func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, 
 
 func isEnvoy(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && len(b) > 0 && containsEnvoy(string(b))
-}
-
-func containsEnvoy(cmdline string) bool {
-	for i := 0; i+5 <= len(cmdline); i++ {
-		if cmdline[i:i+5] == "envoy" {
-			return true
-		}
-	}
-	return false
+	return err == nil && strings.Contains(string(b), "envoy")
 }
 
 func orDefault(s, d string) string {

@@ -243,7 +243,7 @@ func prepare(cfg Config) (*Session, error) {
 	if prev, err := st.read(); err != nil || prev != nil {
 		if err == nil {
 			cfg.Log.Info("cleaning up a session whose process died", "session", prev.ID, "pid", prev.PID)
-			err = cleanup(context.Background(), st, prev, cfg.Log)
+			err = cleanupWith(context.Background(), st, prev, cfg.Log, false)
 		}
 		if err != nil {
 			st.lock.Unlock()

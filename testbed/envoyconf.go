@@ -83,7 +83,7 @@ func sidecarBootstrap(w Workload, adminPort int, cert *KeyPair, rootPEM []byte, 
 		})
 	}
 	downstreamTLS := &tlsv3.DownstreamTlsContext{
-		RequireClientCertificate: wrapBool(true),
+		RequireClientCertificate: wrapperspb.Bool(true),
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsParams: &tlsv3.TlsParameters{
 				TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2,

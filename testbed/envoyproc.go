@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // envoyProcess is a real Envoy started from a static bootstrap.
@@ -60,8 +59,6 @@ func startEnvoy(ctx context.Context, dir, name string, b *bootstrapv3.Bootstrap)
 	}
 	return e, nil
 }
-
-func wrapBool(v bool) *wrapperspb.BoolValue { return wrapperspb.Bool(v) }
 
 func hostOf(addr string) string {
 	h, _, _ := net.SplitHostPort(addr)

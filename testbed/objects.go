@@ -46,12 +46,6 @@ var (
 // ConfigMaps, the east-west gateway Service with a load-balancer address, the ServiceEntry CRD,
 // mesh namespaces with the root certificate, and the RBAC of docs/rbac.yaml.
 func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Interface, tb *Testbed) error {
-	mustCreate := func(err error) error {
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		return nil
-	}
 	namespaces := []*corev1.Namespace{
 		ns(IstioSystem, map[string]string{NetworkLabel: Network}),
 		ns(NamespaceBookinfo, map[string]string{"istio-injection": "enabled"}),
@@ -60,7 +54,7 @@ func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Inter
 		ns(NamespaceLegacy, nil),
 	}
 	for _, n := range namespaces {
-		if err := mustCreate(create(ctx, c.CoreV1().Namespaces(), n)); err != nil {
+		if err := createIgnoreExists(create(ctx, c.CoreV1().Namespaces(), n)); err != nil {
 			return fmt.Errorf("namespace %s: %w", n.Name, err)
 		}
 	}
@@ -85,7 +79,7 @@ func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Inter
 		})
 	}
 	for _, cm := range configMaps {
-		if err := mustCreate(create(ctx, c.CoreV1().ConfigMaps(cm.Namespace), cm)); err != nil {
+		if err := createIgnoreExists(create(ctx, c.CoreV1().ConfigMaps(cm.Namespace), cm)); err != nil {
 			return fmt.Errorf("configmap %s/%s: %w", cm.Namespace, cm.Name, err)
 		}
 	}
@@ -117,12 +111,12 @@ func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Inter
 		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: IstioSystem, Labels: map[string]string{"app": "istiod"}},
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "istiod"}, Ports: []corev1.ServicePort{{Name: "grpc-xds", Port: 15012}, {Name: "https-webhook", Port: 443}}},
 	}
-	if err := mustCreate(create(ctx, c.CoreV1().Services(IstioSystem), istiod)); err != nil {
+	if err := createIgnoreExists(create(ctx, c.CoreV1().Services(IstioSystem), istiod)); err != nil {
 		return fmt.Errorf("istiod service: %w", err)
 	}
 
 	for _, sa := range []string{"alice", "bob"} {
-		if err := mustCreate(create(ctx, c.CoreV1().ServiceAccounts(NamespaceDev), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}})); err != nil {
+		if err := createIgnoreExists(create(ctx, c.CoreV1().ServiceAccounts(NamespaceDev), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}})); err != nil {
 			return err
 		}
 	}

@@ -335,12 +335,7 @@ func TestTUIIdentityChooserEndToEnd(t *testing.T) {
 // dashboard the TUI says so, leaves (hosts entries removed) and gives the terminal back.
 func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
 	e := newEnv(t)
-	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
-		"--envoy-image", testbed.EnvoyImage, "--sudo", "never")...)
-	exitFile := filepath.Join(t.TempDir(), "exit")
-	// The pane ends in a shell, to show the terminal still takes commands afterwards.
-	tm := startTmux(t, 100, 30, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
-	tm.waitText("ledger.payments", 90*time.Second)
+	tm, exitFile := startTUIInShell(t, e, 100, 30)
 
 	// A Service created while the picker is open appears; deleted, it goes.
 	ctx := context.Background()
@@ -357,10 +352,7 @@ func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
 	}
 	tm.waitFor("arrival.bookinfo to vanish", 20*time.Second, func(s string) bool { return !strings.Contains(s, "arrival.bookinfo") })
 
-	tm.keys("/")
-	tm.text("ratings")
-	tm.keys("Enter", "Space", "Enter")
-	tm.waitText("[joined 1]", 60*time.Second)
+	joinRatings(tm)
 	id := e.state().ContainerID
 	if id == "" {
 		t.Fatal("no container recorded")
@@ -396,15 +388,8 @@ func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
 // gives the terminal back, and nothing is left behind.
 func TestTUIInterruptedFromOutside(t *testing.T) {
 	e := newEnv(t)
-	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
-		"--envoy-image", testbed.EnvoyImage, "--sudo", "never")...)
-	exitFile := filepath.Join(t.TempDir(), "exit")
-	tm := startTmux(t, 80, 24, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
-	tm.waitText("ledger.payments", 90*time.Second)
-	tm.keys("/")
-	tm.text("ratings")
-	tm.keys("Enter", "Space", "Enter")
-	tm.waitText("[joined 1]", 60*time.Second)
+	tm, _ := startTUIInShell(t, e, 80, 24)
+	joinRatings(tm)
 	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
 		t.Fatal(err)
 	}
@@ -422,4 +407,26 @@ func TestTUIInterruptedFromOutside(t *testing.T) {
 	tm.text("echo ok-$((40+2))")
 	tm.keys("Enter")
 	tm.waitText("ok-42", 10*time.Second)
+}
+
+// startTUIInShell runs `meshjoin tui` for env in a w×h tmux pane that ends in a shell (to show
+// the terminal still takes commands after the TUI exits), and waits for the picker. The exit
+// code is written to the returned file.
+func startTUIInShell(t *testing.T, e *env, w, h int) (*tmuxTerm, string) {
+	t.Helper()
+	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never")...)
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	tm := startTmux(t, w, h, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+	tm.waitText("ledger.payments", 90*time.Second)
+	return tm, exitFile
+}
+
+// joinRatings filters the picker for ratings, selects it and joins.
+func joinRatings(tm *tmuxTerm) {
+	tm.t.Helper()
+	tm.keys("/")
+	tm.text("ratings")
+	tm.keys("Enter", "Space", "Enter")
+	tm.waitText("[joined 1]", 60*time.Second)
 }

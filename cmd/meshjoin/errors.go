@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/meshjoin/meshjoin/certs"
 	"github.com/meshjoin/meshjoin/envoy"
@@ -71,7 +70,7 @@ func classify(err error) (int, string) {
 		return exitEnvironment, "give --hosts-file an existing regular file you may write (the system's is written through sudo: --sudo auto)"
 	case errors.As(err, &cfgErr):
 		return exitEnvironment, "check --kubeconfig / $KUBECONFIG and --context (`kubectl config get-contexts`)"
-	case strings.Contains(err.Error(), "not writable"):
+	case errors.Is(err, hosts.ErrNotWritable):
 		return exitEnvironment, ""
 	}
 	return exitFailure, ""
