@@ -39,6 +39,9 @@ type BootstrapOptions struct {
 	Secret string
 	// AdminPort is where the admin interface listens, on 127.0.0.1 only.
 	AdminPort int
+	// AdminInContainer binds the admin interface to 0.0.0.0:AdminPort inside Envoy's own
+	// bridge network, where only Docker's port published on 127.0.0.1 leads to it.
+	AdminInContainer bool
 }
 
 // Bootstrap returns the Envoy bootstrap as JSON: node id, admin on 127.0.0.1:AdminPort, and
@@ -102,10 +105,14 @@ func Bootstrap(opts BootstrapOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	adminHost := "127.0.0.1"
+	if opts.AdminInContainer {
+		adminHost = "0.0.0.0"
+	}
 	b := &bootstrapv3.Bootstrap{
 		Node: &corev3.Node{Id: opts.NodeID, Cluster: "meshjoin"},
 		Admin: &bootstrapv3.Admin{
-			Address: socketAddress("127.0.0.1", uint32(opts.AdminPort)),
+			Address: socketAddress(adminHost, uint32(opts.AdminPort)),
 		},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
 			Clusters: []*clusterv3.Cluster{xds},

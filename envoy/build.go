@@ -83,7 +83,7 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 			if err != nil {
 				return Resources{}, fmt.Errorf("service %q: cluster %q: %w", svc.Key, name, err)
 			}
-			l, err := buildListener(name, svc, port)
+			l, err := buildListener(name, plan, svc, port)
 			if err != nil {
 				return Resources{}, fmt.Errorf("service %q: listener %q: %w", svc.Key, name, err)
 			}
@@ -100,7 +100,7 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 	return out, nil
 }
 
-func buildListener(name string, svc Service, port Port) (*listenerv3.Listener, error) {
+func buildListener(name string, plan Plan, svc Service, port Port) (*listenerv3.Listener, error) {
 	var filter *listenerv3.Filter
 	switch port.Protocol {
 	case TCP:
@@ -151,9 +151,10 @@ func buildListener(name string, svc Service, port Port) (*listenerv3.Listener, e
 		}
 		filter = &listenerv3.Filter{Name: wellknown.HTTPConnectionManager, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: a}}
 	}
+	host, number := listenAddress(plan, svc, port)
 	l := &listenerv3.Listener{
 		Name:         name,
-		Address:      socketAddress(svc.ListenIP.String(), port.Number),
+		Address:      socketAddress(host, number),
 		StatPrefix:   name,
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}},
 		// Envoy binds with SO_REUSEPORT by default: a second Envoy (another session, another

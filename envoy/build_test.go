@@ -64,7 +64,7 @@ var goldenCases = []struct {
 			TrustDomains: []string{"cluster.local"},
 			Services: []Service{{
 				Key: "ratings.bookinfo", Host: "ratings.bookinfo.svc.cluster.local",
-				ListenIP: netip.MustParseAddr("127.77.3.4"), Ports: []Port{{9080, HTTP}},
+				ListenIP: netip.MustParseAddr("127.77.3.4"), Ports: []Port{{Number: 9080, Protocol: HTTP}},
 				Identities: []string{"spiffe://cluster.local/ns/bookinfo/sa/ratings", "spiffe://cluster.local/ns/bookinfo/sa/ratings-v2"},
 			}},
 		},
@@ -76,7 +76,7 @@ var goldenCases = []struct {
 			TrustDomains: []string{"cluster.local"},
 			Services: []Service{{
 				Key: "greeter.grpc", Host: "greeter.grpc.svc.cluster.local",
-				ListenIP: netip.MustParseAddr("127.77.3.5"), Ports: []Port{{50051, HTTP2}},
+				ListenIP: netip.MustParseAddr("127.77.3.5"), Ports: []Port{{Number: 50051, Protocol: HTTP2}},
 				Identities: []string{"spiffe://cluster.local/ns/grpc/sa/greeter"},
 			}},
 		},
@@ -88,7 +88,7 @@ var goldenCases = []struct {
 			TrustDomains: []string{"cluster.local", "old.example.org"},
 			Services: []Service{{
 				Key: "db.bookinfo", Host: "db.bookinfo.svc.cluster.local",
-				ListenIP: netip.MustParseAddr("127.77.3.6"), Ports: []Port{{3306, TCP}},
+				ListenIP: netip.MustParseAddr("127.77.3.6"), Ports: []Port{{Number: 3306, Protocol: TCP}},
 			}},
 		},
 	},
@@ -99,7 +99,7 @@ var goldenCases = []struct {
 			TrustDomains: []string{"cluster.local"},
 			Services: []Service{{
 				Key: "web.shop", Host: "web.shop.svc.cluster.local",
-				ListenIP: netip.MustParseAddr("127.77.3.7"), Ports: []Port{{80, HTTP}, {8443, TCP}},
+				ListenIP: netip.MustParseAddr("127.77.3.7"), Ports: []Port{{Number: 80, Protocol: HTTP}, {Number: 8443, Protocol: TCP}},
 				Identities: []string{"spiffe://cluster.local/ns/shop/sa/web"},
 			}},
 		},
@@ -270,14 +270,14 @@ func TestBuildResourcesRejectsBadPlan(t *testing.T) {
 			TrustDomains: []string{"cluster.local"},
 			Services: []Service{{
 				Key: "ratings.bookinfo", Host: "ratings.bookinfo.svc.cluster.local",
-				ListenIP: netip.MustParseAddr("127.77.3.4"), Ports: []Port{{9080, HTTP}},
+				ListenIP: netip.MustParseAddr("127.77.3.4"), Ports: []Port{{Number: 9080, Protocol: HTTP}},
 			}},
 		}
 	}
 	if _, err := BuildResources(good(), creds); err != nil {
 		t.Fatalf("the base plan must be valid: %v", err)
 	}
-	other := Service{Key: "details.bookinfo", Host: "details.bookinfo.svc.cluster.local", ListenIP: netip.MustParseAddr("127.77.3.4"), Ports: []Port{{9080, HTTP}}}
+	other := Service{Key: "details.bookinfo", Host: "details.bookinfo.svc.cluster.local", ListenIP: netip.MustParseAddr("127.77.3.4"), Ports: []Port{{Number: 9080, Protocol: HTTP}}}
 	cases := []struct {
 		name   string
 		change func(*Plan, *Credentials)
@@ -285,7 +285,9 @@ func TestBuildResourcesRejectsBadPlan(t *testing.T) {
 	}{
 		{"invalid listen IP", func(p *Plan, _ *Credentials) { p.Services[0].ListenIP = netip.Addr{} }, []string{`service "ratings.bookinfo"`, "no valid listen address"}},
 		{"unspecified listen IP", func(p *Plan, _ *Credentials) { p.Services[0].ListenIP = netip.IPv4Unspecified() }, []string{"0.0.0.0", "beyond this machine"}},
-		{"duplicate port", func(p *Plan, _ *Credentials) { p.Services[0].Ports = append(p.Services[0].Ports, Port{9080, TCP}) }, []string{`service "ratings.bookinfo": port 9080 listed twice`}},
+		{"duplicate port", func(p *Plan, _ *Credentials) {
+			p.Services[0].Ports = append(p.Services[0].Ports, Port{Number: 9080, Protocol: TCP})
+		}, []string{`service "ratings.bookinfo": port 9080 listed twice`}},
 		{"address taken by another service", func(p *Plan, _ *Credentials) { p.Services = append(p.Services, other) }, []string{`service "details.bookinfo": address 127.77.3.4:9080 already used by service "ratings.bookinfo"`}},
 		{"duplicate key", func(p *Plan, _ *Credentials) {
 			o := other

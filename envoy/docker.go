@@ -43,9 +43,13 @@ type DockerOptions struct {
 	ClientOpts []client.Opt
 	// PullOutput receives the progress of an image pull. Nil discards it.
 	PullOutput io.Writer
+	// Network is how Envoy reaches the workstation; "" means NetworkAuto.
+	Network NetworkMode
 }
 
-// DockerRuntime runs Envoy in a container on the host network.
+// DockerRuntime runs Envoy in a container: on the host network (Linux engines), or on a
+// bridge network of its own with each listener published on the workstation's loopback
+// (Docker Desktop; see NetworkPublished and published.go).
 //
 // The bootstrap (which holds the ADS secret) is copied into the created container with
 // CopyToContainer before it starts: it never touches the host's disk nor a command line,
@@ -54,15 +58,10 @@ type DockerOptions struct {
 //
 // The container runs as root (ENVOY_UID=0 for the official image's entrypoint) so that ports
 // below 1024 bind; it carries the labels LabelManaged and LabelSession for cleanup.
-//
-// TODO(published-ports): Docker Desktop (macOS, Windows) cannot bind host loopback addresses
-// with host networking. That needs a bridge-network mode: publish each listener
-// (-p 127.77.x.y:port:port, with an lo0 alias on macOS), listeners bound inside the container,
-// the ADS server reachable at host.docker.internal (--add-host=host.docker.internal:host-gateway
-// on Linux engines). Not built yet; Linux engines use the host network.
 type DockerRuntime struct {
 	cli     *client.Client
 	pullOut io.Writer
+	network NetworkMode // never NetworkAuto once NewDockerRuntime returns
 }
 
 // NewDockerRuntime connects to the Docker Engine (DOCKER_HOST and friends, negotiating the
@@ -81,8 +80,20 @@ func NewDockerRuntime(ctx context.Context, opts DockerOptions) (*DockerRuntime, 
 		_ = cli.Close()
 		return nil, d.engineError(err)
 	}
+	mode, err := ParseNetworkMode(string(opts.Network))
+	if err == nil && mode == NetworkAuto {
+		mode, err = d.detectNetwork(ctx)
+	}
+	if err != nil {
+		_ = cli.Close()
+		return nil, err
+	}
+	d.network = mode
 	return d, nil
 }
+
+// Network is the mode this runtime starts Envoy in (NetworkHost or NetworkPublished).
+func (d *DockerRuntime) Network() NetworkMode { return d.network }
 
 // Close releases the client's connections.
 func (d *DockerRuntime) Close() error { return d.cli.Close() }
@@ -112,13 +123,24 @@ func (d *DockerRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 	}
 
 	cfg, hostCfg := containerConfig(spec)
+	var netID string
+	if d.network == NetworkPublished {
+		var err error
+		if netID, err = d.createNetwork(ctx, spec.SessionID); err != nil {
+			return nil, err
+		}
+		publish(cfg, hostCfg, networkName(spec.SessionID), spec)
+	}
 	created, err := d.cli.ContainerCreate(ctx, cfg, hostCfg, nil, nil, containerName(spec.SessionID))
 	if err != nil {
+		if netID != "" {
+			_ = d.removeNetwork(context.WithoutCancel(ctx), netID)
+		}
 		return nil, fmt.Errorf("create envoy container: %w", d.engineError(err))
 	}
-	p := &dockerProxy{d: d, id: created.ID, admin: adminAddr(spec.AdminPort), done: make(chan struct{})}
+	p := &dockerProxy{d: d, id: created.ID, network: netID, admin: adminAddr(spec.AdminPort), done: make(chan struct{})}
 	fail := func(err error) (Proxy, error) {
-		_ = d.remove(context.WithoutCancel(ctx), created.ID)
+		_ = p.removeAll(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	archive, err := bootstrapArchive(spec.Bootstrap)
@@ -129,6 +151,9 @@ func (d *DockerRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 		return fail(fmt.Errorf("copy bootstrap into envoy container: %w", d.engineError(err)))
 	}
 	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		if inUse := publishedInUse(err, spec.Published); inUse != nil {
+			return fail(inUse)
+		}
 		return fail(fmt.Errorf("start envoy container: %w", d.engineError(err)))
 	}
 
@@ -251,6 +276,7 @@ func (d *DockerRuntime) RemoveSession(ctx context.Context, sessionID string) err
 	for _, c := range list {
 		errs = append(errs, d.remove(ctx, c.ID))
 	}
+	errs = append(errs, d.removeNetworks(ctx, func(session string) bool { return session == sessionID }))
 	return errors.Join(errs...)
 }
 
@@ -274,6 +300,7 @@ func (d *DockerRuntime) RemoveOrphans(ctx context.Context, alive func(sessionID 
 		}
 		removed = append(removed, session)
 	}
+	errs = append(errs, d.removeNetworks(ctx, func(session string) bool { return !alive(session) }))
 	return removed, errors.Join(errs...)
 }
 
@@ -344,13 +371,14 @@ func containerName(sessionID string) string {
 }
 
 type dockerProxy struct {
-	d      *DockerRuntime
-	id     string
-	admin  string
-	done   chan struct{}
-	cancel context.CancelFunc
-	once   sync.Once
-	err    error
+	d       *DockerRuntime
+	id      string
+	network string // the session's own network (NetworkPublished), else ""
+	admin   string
+	done    chan struct{}
+	cancel  context.CancelFunc
+	once    sync.Once
+	err     error
 }
 
 func (p *dockerProxy) ID() string            { return p.id }
@@ -364,7 +392,7 @@ func (p *dockerProxy) Stop(ctx context.Context) error {
 		stopErr := p.d.cli.ContainerStop(ctx, p.id, container.StopOptions{Timeout: &grace})
 		// What matters is that the container is gone: a failed stop (it died, or Docker is
 		// already removing it) is only worth reporting when the removal fails too.
-		if err := p.d.remove(ctx, p.id); err != nil {
+		if err := p.removeAll(ctx); err != nil {
 			if stopErr != nil && !cerrdefs.IsNotFound(stopErr) {
 				err = errors.Join(fmt.Errorf("stop envoy container %.12s: %w", p.id, p.d.engineError(stopErr)), err)
 			}
@@ -375,4 +403,15 @@ func (p *dockerProxy) Stop(ctx context.Context) error {
 		}
 	})
 	return p.err
+}
+
+// removeAll removes the container, then its network (which Docker refuses while in use).
+func (p *dockerProxy) removeAll(ctx context.Context) error {
+	if err := p.d.remove(ctx, p.id); err != nil {
+		return err
+	}
+	if p.network == "" {
+		return nil
+	}
+	return p.d.removeNetwork(ctx, p.network)
 }

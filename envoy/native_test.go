@@ -24,7 +24,7 @@ import (
 
 // svc is a one-port service "<name>.<ns>"; the caller sets ListenIP.
 func svc(key string, proto Protocol, port uint32, identities ...string) Service {
-	return Service{Key: key, Host: key + ".svc.cluster.local", Ports: []Port{{port, proto}}, Identities: identities}
+	return Service{Key: key, Host: key + ".svc.cluster.local", Ports: []Port{{Number: port, Protocol: proto}}, Identities: identities}
 }
 
 // TestNativeEndToEnd runs the real Envoy as a child process against a fake gateway and checks

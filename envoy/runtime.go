@@ -29,6 +29,9 @@ type ProxySpec struct {
 	AdminPort int    // the bootstrap's admin port, on 127.0.0.1
 	Image     string // DockerRuntime only
 	LogLevel  string // Envoy's --log-level; "" means info
+	// Published are the listener ports Docker publishes (NetworkPublished only; see Publish).
+	// The admin port is published on 127.0.0.1 as well.
+	Published []PublishedPort
 	// Logs receives Envoy's output (stdout and stderr). Nil discards it; the last lines are
 	// kept anyway for error messages.
 	Logs io.Writer

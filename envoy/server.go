@@ -39,6 +39,9 @@ type Server struct {
 	updateMu sync.Mutex // serialises Update
 	version  uint64
 
+	contacted     chan struct{} // closed on the first request from an authorized Envoy
+	contactedOnce sync.Once
+
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the fields below change
 	current string        // version of the last snapshot set
@@ -69,16 +72,17 @@ func NewServer(nodeID string) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		nodeID:  nodeID,
-		secret:  hex.EncodeToString(raw),
-		cache:   cache.NewSnapshotCache(true, cache.IDHash{}, nil),
-		lis:     lis,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		changed: make(chan struct{}),
-		acked:   map[string]string{},
-		nacks:   map[string]nack{},
-		nonces:  map[string]string{},
+		nodeID:    nodeID,
+		secret:    hex.EncodeToString(raw),
+		cache:     cache.NewSnapshotCache(true, cache.IDHash{}, nil),
+		lis:       lis,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		changed:   make(chan struct{}),
+		acked:     map[string]string{},
+		contacted: make(chan struct{}),
+		nacks:     map[string]nack{},
+		nonces:    map[string]string{},
 	}
 	s.grpc = grpc.NewServer(
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -217,7 +221,12 @@ func (s *Server) onResponse(_ context.Context, _ int64, _ *discoverygrpc.Discove
 	s.nonces[resp.GetNonce()] = resp.GetVersionInfo()
 }
 
+// Contacted is closed once an Envoy with the secret has asked for configuration: until then
+// a slow start cannot be told from an Envoy that cannot reach this server.
+func (s *Server) Contacted() <-chan struct{} { return s.contacted }
+
 func (s *Server) onRequest(_ int64, req *discoverygrpc.DiscoveryRequest) error {
+	s.contactedOnce.Do(func() { close(s.contacted) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	typ := req.GetTypeUrl()

@@ -18,6 +18,7 @@ command -v tmux >/dev/null || need_pkgs+=(tmux)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v getent >/dev/null || need_pkgs+=(libc-bin)
 command -v sudo >/dev/null || need_pkgs+=(sudo)
+command -v iptables >/dev/null || need_pkgs+=(iptables) # the published-ports tests emulate Docker Desktop with it
 if ((${#need_pkgs[@]})); then
   log "apt-get install ${need_pkgs[*]}"
   apt-get update -qq

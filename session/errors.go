@@ -1,6 +1,12 @@
 package session
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNoConfigContact marks a local Envoy that never reached meshjoin's config (ADS) server.
+var ErrNoConfigContact = errors.New("the local Envoy did not reach meshjoin's config server")
 
 // UsageError is a mistake in what the user asked for; Hint says what to do instead.
 type UsageError struct{ Msg, Hint string }

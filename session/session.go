@@ -49,11 +49,14 @@ type Config struct {
 	BareNames    bool         // also map the bare service name when unambiguous
 	ElevateHosts bool         // write the hosts file through sudo (when not root)
 
-	Runtime    string // "docker" (default) or "native"
-	EnvoyImage string // docker runtime; default envoyproxy/envoy:v1.40.0
-	EnvoyPath  string // native runtime; default `envoy` on PATH
-	EnvoyLogs  io.Writer
-	PullOutput io.Writer // progress of an image pull
+	Runtime string // "docker" (default) or "native"
+	// EnvoyNetwork is the docker runtime's envoy.NetworkMode: "auto" (default), "host" or
+	// "published".
+	EnvoyNetwork string
+	EnvoyImage   string // docker runtime; default envoyproxy/envoy:v1.40.0
+	EnvoyPath    string // native runtime; default `envoy` on PATH
+	EnvoyLogs    io.Writer
+	PullOutput   io.Writer // progress of an image pull
 
 	StateDir string
 	Log      *slog.Logger
@@ -97,15 +100,23 @@ type Session struct {
 	issuer      *certs.Issuer
 	ca          *certs.CAClient
 	xds         *envoy.Server
-	proxy       envoy.Proxy
+	rt          envoy.Runtime
+	bootstrap   []byte // holds the ADS secret; kept to start Envoy again (relaunch)
+	adminPort   int
+	published   bool // Envoy runs in envoy.NetworkPublished mode
 	hostsW      hostsWriter
+	// proxyDone is closed when the local Envoy exits on its own (not when relaunch replaces it).
+	proxyDone     chan struct{}
+	proxyDoneOnce sync.Once
 
-	mu       sync.Mutex
-	state    State
-	bundle   *certs.Bundle
-	plan     envoy.Plan
-	cancel   context.CancelFunc
-	rotating sync.WaitGroup
+	mu             sync.Mutex
+	state          State
+	bundle         *certs.Bundle
+	plan           envoy.Plan
+	proxy          envoy.Proxy
+	publishedPorts []envoy.PublishedPort
+	cancel         context.CancelFunc
+	rotating       sync.WaitGroup
 }
 
 // Join runs every step: Open, then Start with cfg.Services. On failure everything already done
@@ -216,6 +227,13 @@ func prepare(cfg Config) (*Session, error) {
 	if cfg.Runtime == "" {
 		cfg.Runtime = "docker"
 	}
+	if _, err := envoy.ParseNetworkMode(cfg.EnvoyNetwork); err != nil {
+		return nil, &UsageError{Msg: err.Error(), Hint: "use --envoy-network auto, host or published"}
+	}
+	if cfg.Runtime != "docker" && cfg.EnvoyNetwork != "" && cfg.EnvoyNetwork != string(envoy.NetworkAuto) {
+		return nil, &UsageError{Msg: fmt.Sprintf("--envoy-network %s applies to the docker runtime only", cfg.EnvoyNetwork),
+			Hint: "drop --envoy-network, or use --runtime docker"}
+	}
 	if cfg.EnvoyImage == "" {
 		cfg.EnvoyImage = DefaultEnvoyImage
 	}
@@ -250,7 +268,7 @@ func prepare(cfg Config) (*Session, error) {
 			return nil, fmt.Errorf("clean up the previous session: %w", err)
 		}
 	}
-	s := &Session{cfg: cfg, log: cfg.Log, store: st, id: newID(), identity: id}
+	s := &Session{cfg: cfg, log: cfg.Log, store: st, id: newID(), identity: id, proxyDone: make(chan struct{})}
 	s.state = State{ID: s.id, PID: os.Getpid(), Started: time.Now(), Context: cfg.Context, Runtime: cfg.Runtime, HostsFile: cfg.HostsFile, Phase: PhaseJoining}
 	return s, nil
 }
@@ -520,50 +538,140 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 	if s.xds, err = envoy.NewServer(nodeID); err != nil {
 		return err
 	}
-	if err := s.xds.Update(s.plan, s.credentials()); err != nil {
-		return err
-	}
-	adminPort, err := freeLoopbackPort()
-	if err != nil {
-		return err
-	}
-	boot, err := envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: s.xds.Addr(), Secret: s.xds.Secret(), AdminPort: adminPort})
-	if err != nil {
-		return err
-	}
 	err = s.step(StepEnvoyStart, func() (string, error) {
 		rt, err := s.runtime(ctx)
 		if err != nil {
 			return "", err
 		}
-		s.proxy, err = rt.Start(ctx, envoy.ProxySpec{SessionID: s.id, Bootstrap: boot, AdminPort: adminPort, Image: s.cfg.EnvoyImage, Logs: s.cfg.EnvoyLogs})
+		s.rt = rt
+		xdsAddr := s.xds.Addr()
+		if d, ok := rt.(*envoy.DockerRuntime); ok {
+			s.mu.Lock()
+			s.state.Network = string(d.Network())
+			s.published = d.Network() == envoy.NetworkPublished
+			s.mu.Unlock()
+			if s.published {
+				// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
+				// connections to HostAlias to the workstation's loopback.
+				_, port, _ := net.SplitHostPort(xdsAddr)
+				xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
+			}
+		}
+		served, ports := s.served(s.plan)
+		if err := s.xds.Update(served, s.credentials()); err != nil {
+			return "", err
+		}
+		adminPort, err := freeLoopbackPort()
 		if err != nil {
 			return "", err
 		}
-		s.mu.Lock()
-		s.state.AdminAddr = s.proxy.AdminAddr()
-		if s.cfg.Runtime == "docker" {
-			s.state.ContainerID = s.proxy.ID()
-		} else if p, ok := s.proxy.(interface{ PID() int }); ok {
-			s.state.EnvoyPID = p.PID()
+		s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
+			AdminPort: adminPort, AdminInContainer: s.published})
+		if err != nil {
+			return "", err
 		}
-		s.mu.Unlock()
-		s.save()
-		return s.proxy.ID(), nil
+		s.adminPort = adminPort
+		if err := s.launch(ctx, ports); err != nil {
+			return "", err
+		}
+		return s.currentProxy().ID(), nil
 	})
 	if err != nil {
 		return err
 	}
 	return s.step(StepConfig, func() (string, error) {
 		names := envoy.ListenerNames(s.plan)
-		return fmt.Sprintf("%d listeners", len(names)), envoy.WaitReady(ctx, s.proxy.AdminAddr(), names)
+		return fmt.Sprintf("%d listeners", len(names)), s.waitReady(ctx, names)
 	})
+}
+
+// configContactTimeout is how long a started Envoy may take to ask for its configuration.
+// Envoy asks within milliseconds of starting; silence means it cannot reach the server.
+const configContactTimeout = 20 * time.Second
+
+// waitReady is envoy.WaitReady, but gives up with ErrNoConfigContact when Envoy never asks
+// the ADS server for configuration (in published mode: host.docker.internal not forwarded).
+func (s *Session) waitReady(ctx context.Context, listeners []string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-s.xds.Contacted():
+		case <-ctx.Done():
+		case <-time.After(configContactTimeout):
+			where := "127.0.0.1"
+			if s.published {
+				where = envoy.HostAlias + ", which Docker Desktop forwards to this machine's loopback"
+			}
+			cancel(fmt.Errorf("%w in %s: Envoy reaches it at %s", ErrNoConfigContact, configContactTimeout, where))
+		}
+	}()
+	err := envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), listeners)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrNoConfigContact) {
+		return cause
+	}
+	return err
+}
+
+// served is the plan as Envoy gets it, and the ports Docker must publish for it (none on
+// the host network).
+func (s *Session) served(plan envoy.Plan) (envoy.Plan, []envoy.PublishedPort) {
+	if !s.published {
+		return plan, nil
+	}
+	return envoy.Publish(plan)
+}
+
+// launch starts an Envoy from the session's bootstrap, publishing ports, and records it.
+func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort) error {
+	p, err := s.rt.Start(ctx, envoy.ProxySpec{SessionID: s.id, Bootstrap: s.bootstrap, AdminPort: s.adminPort,
+		Image: s.cfg.EnvoyImage, Logs: s.cfg.EnvoyLogs, Published: ports})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.proxy, s.publishedPorts = p, ports
+	s.state.AdminAddr = p.AdminAddr()
+	if s.cfg.Runtime == "docker" {
+		s.state.ContainerID = p.ID()
+	} else if pp, ok := p.(interface{ PID() int }); ok {
+		s.state.EnvoyPID = pp.PID()
+	}
+	s.mu.Unlock()
+	s.save()
+	go func() {
+		<-p.Done()
+		if s.currentProxy() == p { // not one replaced by relaunch
+			s.proxyDoneOnce.Do(func() { close(s.proxyDone) })
+		}
+	}()
+	return nil
+}
+
+// relaunch replaces the Envoy container with one that publishes ports. Docker cannot add a
+// published port to a running container, so in NetworkPublished mode a change of services
+// costs a restart (a second or so; open connections to the other services are cut).
+func (s *Session) relaunch(ctx context.Context, ports []envoy.PublishedPort) error {
+	s.mu.Lock()
+	old := s.proxy
+	s.proxy = nil
+	s.mu.Unlock()
+	if err := old.Stop(ctx); err != nil {
+		return fmt.Errorf("stop Envoy to publish the new ports: %w", err)
+	}
+	return s.launch(ctx, ports)
+}
+
+func (s *Session) currentProxy() envoy.Proxy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proxy
 }
 
 func (s *Session) runtime(ctx context.Context) (envoy.Runtime, error) {
 	switch s.cfg.Runtime {
 	case "docker":
-		return envoy.NewDockerRuntime(ctx, envoy.DockerOptions{PullOutput: s.cfg.PullOutput})
+		return envoy.NewDockerRuntime(ctx, envoy.DockerOptions{PullOutput: s.cfg.PullOutput, Network: envoy.NetworkMode(s.cfg.EnvoyNetwork)})
 	case "native":
 		path := s.cfg.EnvoyPath
 		if path == "" {
@@ -636,7 +744,7 @@ func (s *Session) startRotation() {
 				s.state.CertNotAfter = b.NotAfter
 				s.state.Renewals++
 				s.state.LastError = ""
-				plan := s.plan
+				plan, _ := s.served(s.plan)
 				s.mu.Unlock()
 				if err := s.xds.Update(plan, s.credentials()); err != nil {
 					s.log.Error("push renewed certificate", "err", err)
@@ -660,21 +768,35 @@ func (s *Session) startRotation() {
 }
 
 // SetServices changes the joined services live: a new snapshot (no Envoy restart, other
-// services' connections untouched), then the hosts block.
+// services' connections untouched), then the hosts block. In NetworkPublished mode a change
+// of ports recreates the container (see relaunch); if that fails, the previous services are
+// restored.
 func (s *Session) SetServices(ctx context.Context, names []string) error {
 	plan, joined, err := s.planFor(names)
 	if err != nil {
 		return err
 	}
+	served, ports := s.served(plan)
 	s.mu.Lock()
+	prevPlan, prevJoined, prevPorts := s.plan, s.state.Services, s.publishedPorts
 	s.plan = plan
 	s.state.Services = joined
 	creds := s.credentials()
 	s.mu.Unlock()
-	if err := s.xds.Update(plan, creds); err != nil {
+	if err := s.xds.Update(served, creds); err != nil {
 		return err
 	}
-	if err := envoy.WaitReady(ctx, s.proxy.AdminAddr(), envoy.ListenerNames(plan)); err != nil {
+	if s.published && !slices.Equal(ports, prevPorts) {
+		if err := s.relaunch(ctx, ports); err != nil {
+			s.log.Error("restart Envoy with the new ports; restoring the previous services", "err", err)
+			s.mu.Lock()
+			s.plan, s.state.Services = prevPlan, prevJoined
+			s.mu.Unlock()
+			served, _ := s.served(prevPlan)
+			return errors.Join(err, s.xds.Update(served, creds), s.launch(context.WithoutCancel(ctx), prevPorts))
+		}
+	}
+	if err := envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), envoy.ListenerNames(plan)); err != nil {
 		return err
 	}
 	return s.writeHosts()
@@ -700,7 +822,7 @@ func (s *Session) State() State {
 func (s *Session) Catalog() *mesh.Catalog { return s.catalog }
 
 // ProxyDone is closed when the local Envoy exits.
-func (s *Session) ProxyDone() <-chan struct{} { return s.proxy.Done() }
+func (s *Session) ProxyDone() <-chan struct{} { return s.proxyDone }
 
 // Leave undoes everything in reverse order and releases the session.
 func (s *Session) Leave(ctx context.Context) error {
@@ -733,8 +855,8 @@ func (s *Session) teardown(ctx context.Context) error {
 		s.hostsW.Close()
 		s.hostsW = nil
 	}
-	if s.proxy != nil {
-		if err := s.proxy.Stop(ctx); err != nil {
+	if p := s.currentProxy(); p != nil {
+		if err := p.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop Envoy: %w", err))
 		}
 	}

@@ -23,6 +23,7 @@ type State struct {
 	Identity     string          `json:"identity,omitempty"`
 	Gateway      string          `json:"gateway,omitempty"`
 	Runtime      string          `json:"runtime,omitempty"`
+	Network      string          `json:"network,omitempty"` // docker runtime: host or published
 	ContainerID  string          `json:"containerID,omitempty"`
 	EnvoyPID     int             `json:"envoyPID,omitempty"`
 	AdminAddr    string          `json:"adminAddr,omitempty"`

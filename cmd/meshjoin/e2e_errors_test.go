@@ -274,30 +274,42 @@ func TestJoinErrors(t *testing.T) {
 			[]string{"--envoy-image"})
 	})
 
-	t.Run("address in use", func(t *testing.T) {
+	// On the host network Envoy's bind fails; with published ports Docker's does.
+	for _, network := range []string{"host", "published"} {
+		t.Run("address in use, "+network+" network", func(t *testing.T) {
+			e := newEnv(t)
+			const rng = "127.66.0.0/24"
+			addr, err := hosts.Allocator{Prefix: netip.MustParsePrefix(rng)}.AddressFor("ratings.bookinfo", map[netip.Addr]bool{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hostPort := net.JoinHostPort(addr.String(), "9080")
+			l, err := net.Listen("tcp", hostPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			args := append(e.joinArgs("ratings.bookinfo"), "--address-range", rng, "--envoy-network", network)
+			f := e.joinFails(nil, args...)
+			f.check(t, exitConflict, []string{hostPort, "already in use", "ratings.bookinfo"},
+				[]string{"--address-range"})
+			// The test's listener is still the one there.
+			c, err := net.DialTimeout("tcp", hostPort, 2*time.Second)
+			if err != nil {
+				t.Errorf("our listener on %s is gone: %v", hostPort, err)
+			} else {
+				c.Close()
+			}
+		})
+	}
+
+	t.Run("published network, host.docker.internal not forwarded", func(t *testing.T) {
+		// What a Linux engine does without Docker Desktop's forwarding: Envoy starts, but
+		// its connections to the config server at host.docker.internal are refused.
 		e := newEnv(t)
-		const rng = "127.66.0.0/24"
-		addr, err := hosts.Allocator{Prefix: netip.MustParsePrefix(rng)}.AddressFor("ratings.bookinfo", map[netip.Addr]bool{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hostPort := net.JoinHostPort(addr.String(), "9080")
-		l, err := net.Listen("tcp", hostPort)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		args := append(e.joinArgs("ratings.bookinfo"), "--address-range", rng)
-		f := e.joinFails(nil, args...)
-		f.check(t, exitConflict, []string{hostPort, "already in use", "ratings.bookinfo"},
-			[]string{"--address-range"})
-		// The test's listener is still the one there.
-		c, err := net.DialTimeout("tcp", hostPort, 2*time.Second)
-		if err != nil {
-			t.Errorf("our listener on %s is gone: %v", hostPort, err)
-		} else {
-			c.Close()
-		}
+		f := e.joinFails(nil, append(e.joinArgs("ratings.bookinfo"), "--envoy-network", "published")...)
+		f.check(t, exitUnreachable, []string{"did not reach meshjoin's config server", "host.docker.internal"},
+			[]string{"Docker Desktop", "--envoy-network host"})
 	})
 
 	t.Run("hosts file in a missing directory", func(t *testing.T) {

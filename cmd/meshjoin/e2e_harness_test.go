@@ -18,6 +18,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/meshjoin/meshjoin/session"
@@ -230,17 +231,48 @@ func (e *env) assertClean() {
 	if ids := meshjoinContainers(t); len(ids) > 0 {
 		t.Errorf("containers left behind: %v", ids)
 	}
+	if names := meshjoinNetworks(t); len(names) > 0 {
+		t.Errorf("docker networks left behind: %v", names)
+	}
 }
 
-// meshjoinContainers lists containers carrying meshjoin's label.
-func meshjoinContainers(t testing.TB) []string {
+func dockerClient(t testing.TB) *client.Client {
 	t.Helper()
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cli.Close()
-	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "io.meshjoin.managed=true"))})
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// meshjoinNetworks lists Docker networks carrying meshjoin's label.
+func meshjoinNetworks(t testing.TB) []string {
+	t.Helper()
+	list, err := dockerClient(t).NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "io.meshjoin.managed=true"))})
+	if err != nil {
+		t.Fatalf("docker: %v", err)
+	}
+	var names []string
+	for _, n := range list {
+		names = append(names, n.Name)
+	}
+	return names
+}
+
+func inspectContainer(t testing.TB, id string) container.InspectResponse {
+	t.Helper()
+	c, err := dockerClient(t).ContainerInspect(context.Background(), id)
+	if err != nil {
+		t.Fatalf("inspect envoy container: %v", err)
+	}
+	return c
+}
+
+// meshjoinContainers lists containers carrying meshjoin's label.
+func meshjoinContainers(t testing.TB) []string {
+	t.Helper()
+	list, err := dockerClient(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "io.meshjoin.managed=true"))})
 	if err != nil {
 		t.Fatalf("docker: %v", err)
 	}

@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -29,9 +31,68 @@ import (
 // naming the developer's SPIFFE ID; SIGINT leaves nothing behind.
 func TestJoinHTTPGRPCTCPPort80(t *testing.T) {
 	e := newEnv(t)
-	r := e.startJoin(e.joinArgs("ratings.bookinfo", "ledger.payments", "db.payments", "web.bookinfo", "inventory.payments")...)
-	me := "spiffe://" + e.tb.TrustDomain + "/ns/dev/sa/alice"
+	r := e.startJoin(e.joinArgs(allProtocols...)...)
+	if got := e.state().Network; got != "host" {
+		t.Errorf("state says network %q, want host (auto on a Linux engine)", got)
+	}
+	e.assertAllProtocols()
+	ratings := e.addr("ratings.bookinfo")
+	r.interrupt(t)
+	assertNoListener(t, ratings+":9080")
+}
 
+// Docker Desktop's mode on this Linux engine (see testbed.EmulateDockerDesktop): Envoy on a
+// bridge network of the session's own, each listener published on its loopback address, ADS
+// and gateway reached through host.docker.internal. Both SIGINT and kill -9 plus leave remove
+// the container and the network.
+func TestJoinPublishedPorts(t *testing.T) {
+	e := newEnv(t)
+	e.tb.EmulateDockerDesktop(t)
+	args := append(e.joinArgs(allProtocols...), "--envoy-network", "published")
+	r := e.startJoin(args...)
+	st := e.state()
+	if st.Network != "published" {
+		t.Fatalf("state says network %q, want published", st.Network)
+	}
+	c := inspectContainer(t, st.ContainerID)
+	if c.HostConfig.NetworkMode != container.NetworkMode("meshjoin-"+st.ID) {
+		t.Errorf("container on network %q, want the session's own", c.HostConfig.NetworkMode)
+	}
+	ratings := e.addr("ratings.bookinfo")
+	published := false
+	for _, binds := range c.HostConfig.PortBindings {
+		for _, b := range binds {
+			published = published || (b.HostIP == ratings && b.HostPort == "9080")
+		}
+	}
+	if !published {
+		t.Errorf("ratings' %s:9080 not published: %v", ratings, c.HostConfig.PortBindings)
+	}
+	e.assertAllProtocols()
+	code, out, _ := e.run(e.args("status")...)
+	if code != 0 || !strings.Contains(out, "docker, published network") {
+		t.Errorf("status (exit %d) does not say the network:\n%s", code, out)
+	}
+	r.interrupt(t)
+	assertNoListener(t, ratings+":9080")
+	e.assertClean()
+
+	r = e.startJoin(args...)
+	r.cmd.Process.Kill()
+	<-r.done
+	if code, _, errOut := e.run(e.args("leave")...); code != 0 {
+		t.Fatalf("leave after kill -9: exit %d\n%s", code, errOut)
+	}
+}
+
+// allProtocols are an HTTP, a gRPC, a TCP, a port-80 and a ServiceEntry service.
+var allProtocols = []string{"ratings.bookinfo", "ledger.payments", "db.payments", "web.bookinfo", "inventory.payments"}
+
+// assertAllProtocols checks the hosts file and one call per service of allProtocols.
+func (e *env) assertAllProtocols() {
+	t := e.t
+	t.Helper()
+	me := "spiffe://" + e.tb.TrustDomain + "/ns/dev/sa/alice"
 	hostsBytes, _ := os.ReadFile(e.hostsFile)
 	if !bytes.HasPrefix(hostsBytes, []byte(initialHosts)) {
 		t.Fatalf("user's bytes changed:\n%q", hostsBytes)
@@ -60,9 +121,6 @@ func TestJoinHTTPGRPCTCPPort80(t *testing.T) {
 	if got, err := roundTripTCP(e.addr("db.payments")+":3306", "hello"); err != nil || got.Caller != me || got.Echo != "hello" {
 		t.Errorf("TCP: %+v, %v", got, err)
 	}
-	ratings := e.addr("ratings.bookinfo")
-	r.interrupt(t)
-	assertNoListener(t, ratings+":9080")
 }
 
 // Acceptance 2: the real /etc/hosts and the system resolver, byte-identical afterwards.

@@ -23,7 +23,7 @@ type joinOptions struct {
 	certTTL                                                         time.Duration
 	hostsFile, addressRange                                         string
 	bareNames                                                       bool
-	runtime, envoyImage, envoyPath                                  string
+	runtime, envoyNetwork, envoyImage, envoyPath                    string
 	sudo                                                            string
 }
 
@@ -62,7 +62,7 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
 		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile)),
-		Runtime:      o.runtime, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath, PullOutput: errOut,
+		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath, PullOutput: errOut,
 		StateDir: g.stateDir, Log: g.log,
 		Progress: func(e session.Event) {
 			if e.Done && e.Err == nil {

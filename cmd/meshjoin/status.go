@@ -44,7 +44,11 @@ func printStatus(s Streams, st session.Status) error {
 	}
 	fmt.Fprintf(s.Out, "Session %s, pid %d, %s since %s\n", state.ID, state.PID, state.Phase, state.Started.Format(time.DateTime))
 	fmt.Fprintf(s.Out, "Identity %s, certificate valid until %s (%d renewals)\n", state.Identity, state.CertNotAfter.Format(time.TimeOnly), state.Renewals)
-	fmt.Fprintf(s.Out, "Gateway %s, Envoy %s\n", state.Gateway, state.Runtime)
+	envoyHow := state.Runtime
+	if state.Network != "" {
+		envoyHow += ", " + state.Network + " network"
+	}
+	fmt.Fprintf(s.Out, "Gateway %s, Envoy %s\n", state.Gateway, envoyHow)
 	if state.LastError != "" {
 		fmt.Fprintf(s.Out, "Last renewal error: %s\n", state.LastError)
 	}

@@ -57,6 +57,7 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.addressRange, "address-range", "127.77.0.0/16", "loopback range for the services' addresses")
 	f.BoolVar(&o.bareNames, "bare-names", false, "also map the bare service name (e.g. ratings) when unambiguous")
 	f.StringVar(&o.runtime, "runtime", "docker", "how to run Envoy: docker or native")
+	f.StringVar(&o.envoyNetwork, "envoy-network", "auto", "how the Envoy container reaches this machine: auto, host (Linux engines) or published (Docker Desktop)")
 	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
 	f.StringVar(&o.envoyPath, "envoy-path", "envoy", "Envoy binary (native runtime)")
 	f.StringVar(&o.sudo, "sudo", "auto", "write the hosts file through sudo: auto, always or never")
@@ -109,7 +110,7 @@ func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
 		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
 		ElevateHosts: elevate,
-		Runtime:      o.runtime, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
+		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
 		EnvoyLogs: lf, PullOutput: logW,
 		StateDir: g.stateDir, Log: log,
 	}
