@@ -104,6 +104,25 @@ var goldenCases = []struct {
 			}},
 		},
 	},
+	{
+		// Docker Desktop: listeners on 0.0.0.0 with container ports, gateway through HostAlias.
+		name: "published_two_services_same_port",
+		plan: publishedPlan(),
+	},
+}
+
+func publishedPlan() Plan {
+	p, _ := Publish(Plan{
+		Gateway:      Gateway{Host: "127.0.0.1", Port: 15443},
+		TrustDomains: []string{"cluster.local"},
+		Services: []Service{
+			{Key: "ratings.bookinfo", Host: "ratings.bookinfo.svc.cluster.local", ListenIP: netip.MustParseAddr("127.77.3.4"),
+				Ports: []Port{{Number: 9080, Protocol: HTTP}}, Identities: []string{"spiffe://cluster.local/ns/bookinfo/sa/ratings"}},
+			{Key: "reviews.bookinfo", Host: "reviews.bookinfo.svc.cluster.local", ListenIP: netip.MustParseAddr("127.77.3.5"),
+				Ports: []Port{{Number: 9080, Protocol: HTTP}, {Number: 3306, Protocol: TCP}}, Identities: []string{"spiffe://cluster.local/ns/bookinfo/sa/reviews"}},
+		},
+	})
+	return p
 }
 
 // TestBuildResourcesGolden compares the resources with testdata/<case>.json and has the real

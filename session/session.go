@@ -792,14 +792,27 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 			s.mu.Lock()
 			s.plan, s.state.Services = prevPlan, prevJoined
 			s.mu.Unlock()
-			served, _ := s.served(prevPlan)
-			return errors.Join(err, s.xds.Update(served, creds), s.launch(context.WithoutCancel(ctx), prevPorts))
+			return errors.Join(err, s.restore(context.WithoutCancel(ctx), prevPlan, prevPorts, creds))
 		}
 	}
 	if err := envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), envoy.ListenerNames(plan)); err != nil {
 		return err
 	}
 	return s.writeHosts()
+}
+
+// restore brings back the previous services' Envoy after a failed relaunch.
+func (s *Session) restore(ctx context.Context, plan envoy.Plan, ports []envoy.PublishedPort, creds envoy.Credentials) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	served, _ := s.served(plan)
+	if err := s.xds.Update(served, creds); err != nil {
+		return err
+	}
+	if err := s.launch(ctx, ports); err != nil {
+		return fmt.Errorf("restart Envoy with the previous services: %w", err)
+	}
+	return envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), envoy.ListenerNames(plan))
 }
 
 // Services returns what is joined now.

@@ -3,15 +3,20 @@ package session
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/hosts"
 	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/testbed"
 )
@@ -161,6 +166,83 @@ func TestBareNamesOnlyWhenUnambiguous(t *testing.T) {
 			if !strings.Contains(last, ".") {
 				t.Errorf("%s: names %v, want no bare name", js.Key, js.Names)
 			}
+		}
+	}
+}
+
+// Published mode (Docker Desktop's, emulated): Docker cannot publish a port on a running
+// container, so adding a service starts a new Envoy container; the session carries on and
+// does not report Envoy as dead. When the new container cannot start (a port taken), the
+// previous services come back.
+func TestPublishedNetworkServiceChange(t *testing.T) {
+	cfg := benchConfig(t, "ratings.bookinfo")
+	testbed.Shared(t).EmulateDockerDesktop(t)
+	cfg.EnvoyNetwork = "published"
+	ctx := context.Background()
+	s, err := Join(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Leave(ctx)
+	first := s.State().ContainerID
+	ratings := "http://" + addrOf(s, "ratings.bookinfo") + ":9080/"
+	if _, err := get(http.DefaultClient, ratings); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.SetServices(ctx, []string{"ratings.bookinfo", "reviews.bookinfo"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.State().ContainerID == first {
+		t.Fatal("the container publishing the old ports still runs")
+	}
+	for _, url := range []string{ratings, "http://" + addrOf(s, "reviews.bookinfo") + ":9080/"} {
+		if _, err := get(http.DefaultClient, url); err != nil {
+			t.Fatalf("%s after the change: %v", url, err)
+		}
+	}
+
+	// productpage's address, as planFor will allocate it, taken by someone else.
+	taken := map[netip.Addr]bool{}
+	for _, js := range s.Services() {
+		taken[netip.MustParseAddr(js.Addr)] = true
+	}
+	pp, err := hosts.Allocator{Prefix: netip.MustParsePrefix("127.77.0.0/16")}.AddressFor("productpage.bookinfo", taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", netip.AddrPortFrom(pp, 9080).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	err = s.SetServices(ctx, []string{"ratings.bookinfo", "reviews.bookinfo", "productpage.bookinfo"})
+	if !errors.Is(err, envoy.ErrAddressInUse) {
+		t.Fatalf("SetServices with productpage's address taken: %v, want address in use", err)
+	}
+	if got := len(s.Services()); got != 2 {
+		t.Fatalf("%d services after the failed change, want the previous 2", got)
+	}
+	if _, err := get(http.DefaultClient, ratings); err != nil {
+		t.Fatalf("ratings after the failed change: %v", err)
+	}
+	hostsBytes, _ := os.ReadFile(cfg.HostsFile)
+	if strings.Contains(string(hostsBytes), "productpage") {
+		t.Fatalf("hosts file names productpage after the failed change:\n%s", hostsBytes)
+	}
+	select {
+	case <-s.ProxyDone():
+		t.Fatal("ProxyDone closed by a planned restart")
+	default:
+	}
+
+	id, network := s.State().ContainerID, "meshjoin-"+s.State().ID
+	if err := s.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"container", "inspect", id}, {"network", "inspect", network}} {
+		if out, err := exec.Command("docker", args...).CombinedOutput(); err == nil {
+			t.Errorf("docker %s: still there after Leave:\n%.200s", strings.Join(args, " "), out)
 		}
 	}
 }
