@@ -45,58 +45,79 @@ func benchConfig(tb testing.TB, services ...string) Config {
 }
 
 // BenchmarkJoin reports join-to-ready and each step (discovery, token and signing, Envoy start,
-// first config, hosts).
+// first config, hosts), on the host network and with published ports.
 func BenchmarkJoin(b *testing.B) {
-	steps := map[string]time.Duration{}
 	testbed.Shared(b) // started outside the measured loop
-	for b.Loop() {
-		cfg := benchConfig(b, "ratings.bookinfo", "ledger.payments", "db.payments")
-		cfg.Progress = func(e Event) {
-			if e.Done {
-				steps[e.Step] += e.Duration
+	forEachNetwork(b, func(b *testing.B, network string) {
+		steps := map[string]time.Duration{}
+		for b.Loop() {
+			cfg := benchConfig(b, "ratings.bookinfo", "ledger.payments", "db.payments")
+			cfg.EnvoyNetwork = network
+			cfg.Progress = func(e Event) {
+				if e.Done {
+					steps[e.Step] += e.Duration
+				}
 			}
+			s, err := Join(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := s.Leave(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 		}
-		s, err := Join(context.Background(), cfg)
-		if err != nil {
-			b.Fatal(err)
+		for step, d := range steps {
+			b.ReportMetric(float64(d.Milliseconds())/float64(b.N), "ms/"+step)
 		}
-		b.StopTimer()
-		if err := s.Leave(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
-	for step, d := range steps {
-		b.ReportMetric(float64(d.Milliseconds())/float64(b.N), "ms/"+step)
+	})
+}
+
+// forEachNetwork runs f as a sub-benchmark per Docker network mode. Published mode needs
+// Docker Desktop's forwarding of host.docker.internal, emulated on this Linux engine.
+func forEachNetwork(b *testing.B, f func(b *testing.B, network string)) {
+	for _, network := range []string{"host", "published"} {
+		b.Run(network, func(b *testing.B) {
+			if network == "published" {
+				testbed.Shared(b).EmulateDockerDesktop(b)
+			}
+			f(b, network)
+		})
 	}
 }
 
 // BenchmarkAddService reports how long adding one service to a running session takes until its
-// first successful request.
+// first successful request: a new snapshot on the host network, a new container with
+// published ports.
 func BenchmarkAddService(b *testing.B) {
 	testbed.Shared(b)
-	s, err := Join(context.Background(), benchConfig(b, "ratings.bookinfo"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Leave(context.Background())
-	for b.Loop() {
-		if err := s.SetServices(context.Background(), []string{"ratings.bookinfo", "web.bookinfo"}); err != nil {
+	forEachNetwork(b, func(b *testing.B, network string) {
+		cfg := benchConfig(b, "ratings.bookinfo")
+		cfg.EnvoyNetwork = network
+		s, err := Join(context.Background(), cfg)
+		if err != nil {
 			b.Fatal(err)
 		}
-		addr := addrOf(s, "web.bookinfo")
-		for {
-			if _, err := get(http.DefaultClient, "http://"+addr+":80/"); err == nil {
-				break
+		defer s.Leave(context.Background())
+		for b.Loop() {
+			if err := s.SetServices(context.Background(), []string{"ratings.bookinfo", "web.bookinfo"}); err != nil {
+				b.Fatal(err)
 			}
-			time.Sleep(time.Millisecond)
+			addr := addrOf(s, "web.bookinfo")
+			for {
+				if _, err := get(http.DefaultClient, "http://"+addr+":80/"); err == nil {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			if err := s.SetServices(context.Background(), []string{"ratings.bookinfo"}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 		}
-		b.StopTimer()
-		if err := s.SetServices(context.Background(), []string{"ratings.bookinfo"}); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
+	})
 }
 
 // BenchmarkLatency compares, in one run, requests through the local Envoy with a Go client that
