@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -171,5 +172,34 @@ func TestDockerCleanup(t *testing.T) {
 	// A stopped container of a session does not block that session's next Envoy.
 	if err := d.removeStale(ctx, base+"-alive"); err != nil || exists(alive) {
 		t.Fatalf("removeStale: %v (still there: %v)", err, exists(alive))
+	}
+}
+
+// TestDockerNetworkAuto: a Linux engine gets the host network. Docker Desktop (its engine's
+// operating system says so) gets published ports; that answer comes from a stand-in for the
+// Docker API, since no Docker Desktop runs here.
+func TestDockerNetworkAuto(t *testing.T) {
+	if got := newDockerRuntime(t, DockerOptions{}).Network(); got != NetworkHost {
+		t.Errorf("real Linux engine: network %q, want host", got)
+	}
+	desktop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		if strings.HasSuffix(r.URL.Path, "/info") {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"OperatingSystem":"Docker Desktop","OSType":"linux"}`))
+		}
+	}))
+	defer desktop.Close()
+	opts := DockerOptions{ClientOpts: []client.Opt{client.WithHost("tcp://" + desktop.Listener.Addr().String())}}
+	if got := newDockerRuntime(t, opts).Network(); got != NetworkPublished {
+		t.Errorf("Docker Desktop: network %q, want published", got)
+	}
+	opts.Network = NetworkHost
+	if got := newDockerRuntime(t, opts).Network(); got != NetworkHost {
+		t.Errorf("Docker Desktop with --envoy-network host: %q", got)
+	}
+	opts.Network = "bridge"
+	if _, err := NewDockerRuntime(ctxTimeout(t, 10*time.Second), opts); err == nil {
+		t.Error("network mode bridge accepted")
 	}
 }
