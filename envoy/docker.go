@@ -151,8 +151,8 @@ func (d *DockerRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 		return fail(fmt.Errorf("copy bootstrap into envoy container: %w", d.engineError(err)))
 	}
 	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		if inUse := publishedInUse(err, spec.Published); inUse != nil {
-			return fail(inUse)
+		if perr := publishError(err, spec.Published); perr != nil {
+			return fail(perr)
 		}
 		return fail(fmt.Errorf("start envoy container: %w", d.engineError(err)))
 	}

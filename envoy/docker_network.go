@@ -99,22 +99,45 @@ func publish(cfg *container.Config, hostCfg *container.HostConfig, netName strin
 	}
 }
 
-// publishFailure matches Docker's two ways of saying a published address is taken: by
-// another program ("listen tcp4 127.77.0.5:9080: bind: address already in use"), or by
-// another container ("Bind for 127.77.0.5:9080 failed: port is already allocated").
-var publishFailure = regexp.MustCompile(`(?:listen tcp4? |Bind for )([0-9.]+:[0-9]+)(?:: bind: address already in use| failed: port is already allocated)`)
+// publishFailure matches Docker's ways of saying a published address cannot be bound: taken
+// by another program ("listen tcp4 127.77.0.5:9080: bind: address already in use") or by
+// another container ("Bind for 127.77.0.5:9080 failed: port is already allocated"), or not an
+// address of this machine ("bind: can't assign requested address": macOS has only 127.0.0.1
+// on lo0 until more are aliased).
+var publishFailure = regexp.MustCompile(`(?:listen tcp4? |Bind for )([0-9.]+:[0-9]+)(?:: bind: (address already in use|can't assign requested address|cannot assign requested address)| failed: (port is already allocated))`)
 
-// publishedInUse turns a start failure on a taken address into an *AddressInUseError naming
-// the listener, or returns nil.
-func publishedInUse(err error, ports []PublishedPort) error {
+// publishError turns a start failure on a published address into an *AddressInUseError or
+// an *AddressUnavailableError naming the listener, or returns nil.
+func publishError(err error, ports []PublishedPort) error {
 	m := publishFailure.FindStringSubmatch(err.Error())
 	if m == nil {
 		return nil
 	}
+	listener := "admin"
 	for _, p := range ports {
 		if p.addr() == m[1] {
-			return &AddressInUseError{Listener: p.Listener, Address: m[1]}
+			listener = p.Listener
 		}
 	}
-	return &AddressInUseError{Listener: "admin", Address: m[1]}
+	if strings.Contains(m[2], "assign requested address") {
+		return &AddressUnavailableError{Listener: listener, Address: m[1]}
+	}
+	return &AddressInUseError{Listener: listener, Address: m[1]}
 }
+
+// ErrAddressUnavailable marks a listener address that does not exist on this machine.
+var ErrAddressUnavailable = errors.New("address not available")
+
+// AddressUnavailableError is a published address Docker could not bind because this machine
+// does not have it.
+type AddressUnavailableError struct {
+	Listener string
+	Address  string // host:port
+}
+
+func (e *AddressUnavailableError) Error() string {
+	return fmt.Sprintf("listener %s: address %s is not an address of this machine (macOS has only 127.0.0.1 on its loopback interface until others are aliased)", e.Listener, e.Address)
+}
+
+// Is makes errors.Is(err, ErrAddressUnavailable) true.
+func (e *AddressUnavailableError) Is(target error) bool { return target == ErrAddressUnavailable }

@@ -87,21 +87,28 @@ func TestParseNetworkMode(t *testing.T) {
 	}
 }
 
-// Docker's two messages for a taken published address, from a program and from a container.
-func TestPublishedInUse(t *testing.T) {
+// Docker's messages for a published address that cannot be bound: taken by a program or a
+// container, or missing (Docker Desktop on macOS, where only 127.0.0.1 exists on lo0).
+func TestPublishError(t *testing.T) {
 	ports := []PublishedPort{{Listener: "ratings.bookinfo:9080", HostIP: netip.MustParseAddr("127.77.0.5"), HostPort: 9080, ContainerPort: 20000}}
 	for _, msg := range []string{
 		"Error response from daemon: driver failed programming external connectivity on endpoint meshjoin-envoy-x (abc): Error starting userland proxy: listen tcp4 127.77.0.5:9080: bind: address already in use",
 		"Error response from daemon: driver failed programming external connectivity on endpoint meshjoin-envoy-x (abc): Bind for 127.77.0.5:9080 failed: port is already allocated",
 	} {
-		err := publishedInUse(errors.New(msg), ports)
+		err := publishError(errors.New(msg), ports)
 		var inUse *AddressInUseError
 		if !errors.As(err, &inUse) || inUse.Listener != "ratings.bookinfo:9080" || inUse.Address != "127.77.0.5:9080" {
 			t.Errorf("%s\n→ %v", msg, err)
 		}
 	}
-	if err := publishedInUse(errors.New("no such image"), ports); err != nil {
+	if err := publishError(errors.New("no such image"), ports); err != nil {
 		t.Errorf("unrelated error classified: %v", err)
+	}
+	missing := "Error response from daemon: Ports are not available: exposing port TCP 127.77.0.5:9080 -> 0.0.0.0:0: listen tcp4 127.77.0.5:9080: bind: can't assign requested address"
+	var unavailable *AddressUnavailableError
+	err := publishError(errors.New(missing), ports)
+	if !errors.As(err, &unavailable) || unavailable.Address != "127.77.0.5:9080" || !errors.Is(err, ErrAddressUnavailable) || errors.Is(err, ErrAddressInUse) {
+		t.Errorf("%s\n→ %v", missing, err)
 	}
 }
 

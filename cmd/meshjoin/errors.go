@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/meshjoin/meshjoin/certs"
 	"github.com/meshjoin/meshjoin/envoy"
@@ -34,6 +35,7 @@ func classify(err error) (int, string) {
 		already   *session.AlreadyJoinedError
 		strange   *hosts.StrangeFileError
 		inUse     *envoy.AddressInUseError
+		missing   *envoy.AddressUnavailableError
 		cfgErr    *configError
 		hostsErr  *session.HostsFileError
 	)
@@ -64,6 +66,9 @@ func classify(err error) (int, string) {
 		return exitEnvironment, "pull or load the image (`docker pull envoyproxy/envoy:v1.40.0`), or name another with --envoy-image"
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
+	case errors.As(err, &missing):
+		host, _, _ := strings.Cut(missing.Address, ":")
+		return exitEnvironment, "on macOS alias the address once (until reboot): sudo ifconfig lo0 alias " + host + "; or choose addresses this machine has with --address-range"
 	case errors.As(err, &already):
 		return exitConflict, "leave it first (`meshjoin leave`), or use another --state-dir"
 	case errors.As(err, &strange):

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/meshjoin/meshjoin/envoy"
+)
+
+// A published address that macOS does not have (Docker Desktop) cannot be produced on Linux,
+// where all of 127.0.0.0/8 is local: the mapping from error to exit code and hint is checked here.
+func TestClassifyAddressUnavailable(t *testing.T) {
+	err := fmt.Errorf("start envoy: %w", &envoy.AddressUnavailableError{Listener: "ratings.bookinfo:9080", Address: "127.77.0.5:9080"})
+	code, hint := classify(err)
+	if code != exitEnvironment || !strings.Contains(hint, "sudo ifconfig lo0 alias 127.77.0.5;") || !strings.Contains(hint, "--address-range") {
+		t.Fatalf("classify = %d, %q", code, hint)
+	}
+}
