@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,10 +61,17 @@ func TestJoinPublishedPorts(t *testing.T) {
 	}
 	ratings := e.addr("ratings.bookinfo")
 	published := false
-	for _, binds := range c.HostConfig.PortBindings {
+	for port, binds := range c.HostConfig.PortBindings {
 		for _, b := range binds {
 			published = published || (b.HostIP == ratings && b.HostPort == "9080")
+			// Listeners and the admin interface are published on loopback addresses only.
+			if ip, err := netip.ParseAddr(b.HostIP); err != nil || !ip.IsLoopback() {
+				t.Errorf("container port %s published on %q, not a loopback address", port, b.HostIP)
+			}
 		}
+	}
+	if admin := netip.MustParseAddrPort(st.AdminAddr); admin.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("admin at %s, want 127.0.0.1", admin)
 	}
 	if !published {
 		t.Errorf("ratings' %s:9080 not published: %v", ratings, c.HostConfig.PortBindings)
