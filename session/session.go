@@ -650,7 +650,7 @@ func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort) error
 
 // relaunch replaces the Envoy container with one that publishes ports. Docker cannot add a
 // published port to a running container, so in NetworkPublished mode a change of services
-// costs a restart (a second or so; open connections to the other services are cut).
+// costs a restart (about 1.2 s; open connections to the other services are cut).
 func (s *Session) relaunch(ctx context.Context, ports []envoy.PublishedPort) error {
 	s.mu.Lock()
 	old := s.proxy
@@ -792,7 +792,12 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 			s.mu.Lock()
 			s.plan, s.state.Services = prevPlan, prevJoined
 			s.mu.Unlock()
-			return errors.Join(err, s.restore(context.WithoutCancel(ctx), prevPlan, prevPorts, creds))
+			if rerr := s.restore(context.WithoutCancel(ctx), prevPlan, prevPorts, creds); rerr != nil {
+				// No Envoy runs now: say so, as when Envoy dies, so that join and the TUI end.
+				s.proxyDoneOnce.Do(func() { close(s.proxyDone) })
+				return errors.Join(err, rerr)
+			}
+			return err
 		}
 	}
 	if err := envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), envoy.ListenerNames(plan)); err != nil {
