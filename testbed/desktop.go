@@ -26,8 +26,7 @@ func (tb *Testbed) EmulateDockerDesktop(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Fatal("emulating Docker Desktop's host.docker.internal needs root (iptables, sysctl); CI runs as root")
 	}
-	hostGateway := tb.dockerBridgeGateway(t)
-	tb.checkDockerAddressPool(t)
+	hostGateway := CheckDockerNetworks(t)
 
 	const sysctl = "/proc/sys/net/ipv4/conf/all/route_localnet"
 	old, err := os.ReadFile(sysctl)
@@ -52,8 +51,17 @@ func (tb *Testbed) EmulateDockerDesktop(t testing.TB) {
 	}
 }
 
-// dockerBridgeGateway is what host-gateway resolves to: the default bridge's address.
-func (tb *Testbed) dockerBridgeGateway(t testing.TB) netip.Addr {
+// CheckDockerNetworks fails t unless the engine's bridge and the networks it creates are in
+// DockerNetworkRange, and returns the bridge's address (what host-gateway resolves to). Call
+// it before a test sends traffic to a container's network.
+func CheckDockerNetworks(t testing.TB) netip.Addr {
+	t.Helper()
+	addr := dockerBridgeGateway(t)
+	checkDockerAddressPool(t)
+	return addr
+}
+
+func dockerBridgeGateway(t testing.TB) netip.Addr {
 	t.Helper()
 	out := docker(t, "network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}}{{end}}")
 	fields := strings.Fields(out)
@@ -69,7 +77,7 @@ func (tb *Testbed) dockerBridgeGateway(t testing.TB) netip.Addr {
 
 // checkDockerAddressPool creates and removes a network to see where the engine puts the
 // networks meshjoin creates.
-func (tb *Testbed) checkDockerAddressPool(t testing.TB) {
+func checkDockerAddressPool(t testing.TB) {
 	t.Helper()
 	name := fmt.Sprintf("meshjoin-test-pool-%d", os.Getpid())
 	docker(t, "network", "create", "--label", "io.meshjoin.test=true", name)

@@ -307,6 +307,7 @@ func TestJoinErrors(t *testing.T) {
 		// What a Linux engine does without Docker Desktop's forwarding: Envoy starts, but
 		// its connections to the config server at host.docker.internal are refused.
 		e := newEnv(t)
+		testbed.CheckDockerNetworks(t) // the refused connections go to the engine's bridge address
 		f := e.joinFails(nil, append(e.joinArgs("ratings.bookinfo"), "--envoy-network", "published")...)
 		f.check(t, exitUnreachable, []string{"did not reach meshjoin's config server", "host.docker.internal"},
 			[]string{"Docker Desktop", "--envoy-network host"})
