@@ -37,17 +37,18 @@ func benchmarkStartToReady(b *testing.B, rt Runtime, image string) {
 	var total time.Duration
 	for b.Loop() {
 		admin := freePort(b, netip.MustParseAddr("127.0.0.1"))
-		boot, err := Bootstrap(BootstrapOptions{NodeID: "meshjoin-test-" + b.Name(), XDSAddr: env.srv.Addr(), Secret: env.srv.Secret(), AdminPort: admin})
+		opts := withAdmin(b, BootstrapOptions{NodeID: "meshjoin-test-" + b.Name(), XDSAddr: env.srv.Addr(), Secret: env.srv.Secret(), AdminPort: admin}, rt)
+		boot, err := Bootstrap(opts)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		start := time.Now()
-		p, err := rt.Start(ctx, ProxySpec{SessionID: sessionID(b), Bootstrap: boot, AdminPort: admin, Image: image})
+		p, err := rt.Start(ctx, ProxySpec{SessionID: sessionID(b), Bootstrap: boot, AdminPort: admin, AdminToken: opts.AdminToken, Image: image})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := WaitReady(ctx, p.AdminAddr(), ListenerNames(env.plan)); err != nil {
+		if err := WaitReady(ctx, p.Admin(), ListenerNames(env.plan)); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)

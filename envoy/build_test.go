@@ -341,7 +341,8 @@ func TestBuildResourcesRejectsBadPlan(t *testing.T) {
 }
 
 func TestBootstrapGolden(t *testing.T) {
-	b, err := Bootstrap(BootstrapOptions{NodeID: "meshjoin~dev~s1", XDSAddr: "127.0.0.1:41234", Secret: "test-secret", AdminPort: 15000})
+	b, err := Bootstrap(BootstrapOptions{NodeID: "meshjoin~dev~s1", XDSAddr: "127.0.0.1:41234", Secret: "test-secret", AdminPort: 15000,
+		AdminToken: "test-admin-token", AdminSocket: ContainerAdminSocket})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,10 +369,12 @@ func TestBootstrapGolden(t *testing.T) {
 	}
 
 	for _, bad := range []BootstrapOptions{
-		{XDSAddr: "127.0.0.1:1", Secret: "s", AdminPort: 1},
-		{NodeID: "n", XDSAddr: "127.0.0.1:1", AdminPort: 1},
-		{NodeID: "n", XDSAddr: "127.0.0.1", Secret: "s", AdminPort: 1},
-		{NodeID: "n", XDSAddr: "127.0.0.1:1", Secret: "s"},
+		{XDSAddr: "127.0.0.1:1", Secret: "s", AdminPort: 1, AdminToken: "t", AdminSocket: "/a"},
+		{NodeID: "n", XDSAddr: "127.0.0.1:1", AdminPort: 1, AdminToken: "t", AdminSocket: "/a"},
+		{NodeID: "n", XDSAddr: "127.0.0.1", Secret: "s", AdminPort: 1, AdminToken: "t", AdminSocket: "/a"},
+		{NodeID: "n", XDSAddr: "127.0.0.1:1", Secret: "s", AdminToken: "t", AdminSocket: "/a"},
+		{NodeID: "n", XDSAddr: "127.0.0.1:1", Secret: "s", AdminPort: 1, AdminSocket: "/a"},
+		{NodeID: "n", XDSAddr: "127.0.0.1:1", Secret: "s", AdminPort: 1, AdminToken: "t"},
 	} {
 		if _, err := Bootstrap(bad); err == nil {
 			t.Errorf("Bootstrap(%+v) accepted", bad)
@@ -385,7 +388,7 @@ func TestBootstrapGolden(t *testing.T) {
 func envoyValidate(t *testing.T, envoyPath string, res Resources) {
 	t.Helper()
 	b := &bootstrapv3.Bootstrap{StaticResources: &bootstrapv3.Bootstrap_StaticResources{}}
-	boot, err := Bootstrap(BootstrapOptions{NodeID: "validate", XDSAddr: "127.0.0.1:1", Secret: "s", AdminPort: 1})
+	boot, err := Bootstrap(BootstrapOptions{NodeID: "validate", XDSAddr: "127.0.0.1:1", Secret: "s", AdminPort: 1, AdminToken: "t", AdminSocket: ContainerAdminSocket})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func (d *DockerRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 		}
 		return nil, fmt.Errorf("create envoy container: %w", d.engineError(err))
 	}
-	p := &dockerProxy{d: d, id: created.ID, network: netID, admin: adminAddr(spec.AdminPort), done: make(chan struct{})}
+	p := &dockerProxy{d: d, id: created.ID, network: netID, admin: adminEndpoint(spec), done: make(chan struct{})}
 	fail := func(err error) (Proxy, error) {
 		_ = p.removeAll(context.WithoutCancel(ctx))
 		return nil, err
@@ -155,6 +155,9 @@ func (d *DockerRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 			return fail(perr)
 		}
 		return fail(fmt.Errorf("start envoy container: %w", d.engineError(err)))
+	}
+	if spec.Started != nil {
+		spec.Started()
 	}
 
 	// Logs and exit are followed until Stop (which cancels bg) or until the container ends.
@@ -374,7 +377,7 @@ type dockerProxy struct {
 	d       *DockerRuntime
 	id      string
 	network string // the session's own network (NetworkPublished), else ""
-	admin   string
+	admin   AdminEndpoint
 	done    chan struct{}
 	cancel  context.CancelFunc
 	once    sync.Once
@@ -382,7 +385,7 @@ type dockerProxy struct {
 }
 
 func (p *dockerProxy) ID() string            { return p.id }
-func (p *dockerProxy) AdminAddr() string     { return p.admin }
+func (p *dockerProxy) Admin() AdminEndpoint  { return p.admin }
 func (p *dockerProxy) Done() <-chan struct{} { return p.done }
 
 // Stop stops the container (SIGTERM, then SIGKILL after the grace period) and removes it.

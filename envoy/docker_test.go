@@ -92,6 +92,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	if !strings.Contains(logs.String(), "starting main dispatch loop") {
 		t.Errorf("Envoy's output did not reach ProxySpec.Logs; got %q", logs.String())
 	}
+	assertAdminNeedsToken(t, env.proxy)
 
 	if err := env.proxy.Stop(ctxTimeout(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestDockerImageAbsent(t *testing.T) {
 	var progress bytes.Buffer
 	d := newDockerRuntime(t, DockerOptions{PullOutput: &progress})
 	const image = "meshjoin.local/no-such-envoy:0.0.0"
-	_, err := d.Start(ctxTimeout(t, 60*time.Second), ProxySpec{SessionID: sessionID(t), Bootstrap: []byte("{}"), AdminPort: 1, Image: image})
+	_, err := d.Start(ctxTimeout(t, 60*time.Second), ProxySpec{SessionID: sessionID(t), Bootstrap: []byte("{}"), AdminPort: 1, AdminToken: "t", Image: image})
 	if !errors.Is(err, ErrImageUnavailable) || !errContains(err, image, "--envoy-image", "docker load") {
 		t.Fatalf("Start with an absent image: %v, want ErrImageUnavailable naming the image and the next step", err)
 	}

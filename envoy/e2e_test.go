@@ -29,6 +29,8 @@ type meshEnv struct {
 	plan  Plan
 	creds Credentials
 	proxy Proxy
+	// adminSocket is where Envoy's own admin interface listens (see withAdmin).
+	adminSocket string
 }
 
 // gwService is a service plus the certificate the fake gateway presents for it.
@@ -83,21 +85,23 @@ func (e *meshEnv) addGatewayCert(s gwService) {
 func (e *meshEnv) startProxy(rt Runtime, image string, logs io.Writer) time.Duration {
 	e.t.Helper()
 	admin := freePort(e.t, netip.MustParseAddr("127.0.0.1"))
-	boot, err := Bootstrap(BootstrapOptions{NodeID: "meshjoin-test-" + e.t.Name(), XDSAddr: e.srv.Addr(), Secret: e.srv.Secret(), AdminPort: admin})
+	opts := withAdmin(e.t, BootstrapOptions{NodeID: "meshjoin-test-" + e.t.Name(), XDSAddr: e.srv.Addr(), Secret: e.srv.Secret(), AdminPort: admin}, rt)
+	e.adminSocket = opts.AdminSocket
+	boot, err := Bootstrap(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	ctx := ctxTimeout(e.t, 60*time.Second)
 	start := time.Now()
 	p, err := rt.Start(ctx, ProxySpec{
-		SessionID: sessionID(e.t), Bootstrap: boot, AdminPort: admin, Image: image, Logs: logs,
+		SessionID: sessionID(e.t), Bootstrap: boot, AdminPort: admin, AdminToken: opts.AdminToken, Image: image, Logs: logs,
 	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	e.proxy = p
-	if err := WaitReady(ctx, p.AdminAddr(), ListenerNames(e.plan)); err != nil {
+	if err := WaitReady(ctx, p.Admin(), ListenerNames(e.plan)); err != nil {
 		e.t.Fatal(err)
 	}
 	return time.Since(start)
@@ -154,9 +158,10 @@ func tcpExchange(t *testing.T, addr string) string {
 }
 
 // stat reads one counter or gauge from Envoy's admin /stats.
-func stat(t *testing.T, admin, name string) int {
+func stat(t *testing.T, admin AdminEndpoint, name string) int {
 	t.Helper()
-	_, body, err := get(http.DefaultClient, "http://"+admin+"/stats?filter=^"+strings.ReplaceAll(name, ".", `\.`)+"$")
+	b, err := admin.Get(context.Background(), http.DefaultClient, "/stats?filter=^"+strings.ReplaceAll(name, ".", `\.`)+"$")
+	body := string(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,9 +179,10 @@ func stat(t *testing.T, admin, name string) int {
 }
 
 // sumStats adds every counter whose name contains part.
-func sumStats(t *testing.T, admin, part string) int {
+func sumStats(t *testing.T, admin AdminEndpoint, part string) int {
 	t.Helper()
-	_, body, err := get(http.DefaultClient, "http://"+admin+"/stats?filter="+part)
+	b, err := admin.Get(context.Background(), http.DefaultClient, "/stats?filter="+part)
+	body := string(b)
 	if err != nil {
 		t.Fatal(err)
 	}

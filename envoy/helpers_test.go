@@ -4,7 +4,10 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -64,4 +67,59 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// withAdmin completes opts with an admin token and the admin socket: the container's own for
+// Docker, a path in a fresh temp directory for the native runtime.
+func withAdmin(t testing.TB, opts BootstrapOptions, rt Runtime) BootstrapOptions {
+	t.Helper()
+	token, err := NewAdminToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.AdminToken = token
+	opts.AdminSocket = ContainerAdminSocket
+	if _, ok := rt.(*NativeRuntime); ok {
+		// Not t.TempDir(): unix socket paths are limited to 107 bytes, test names are long.
+		dir, err := os.MkdirTemp("", "meshjoin-admin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		opts.AdminSocket = filepath.Join(dir, "admin.sock")
+	}
+	return opts
+}
+
+// assertAdminNeedsToken checks that Envoy's admin interface answers only with the token: a
+// request without it, or with another, gets 401, and a POST to /quitquitquit (what a web page
+// could send to 127.0.0.1) leaves Envoy running.
+func assertAdminNeedsToken(t *testing.T, p Proxy) {
+	t.Helper()
+	admin := p.Admin()
+	for _, auth := range []string{"", "Bearer wrong-token", admin.Token, "Bearer " + admin.Token + "x"} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			path := map[string]string{http.MethodGet: "/config_dump", http.MethodPost: "/quitquitquit"}[method]
+			req, _ := http.NewRequest(method, "http://"+admin.Addr+path, nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s %s with authorization %q: %s, want 401", method, path, auth, resp.Status)
+			}
+		}
+	}
+	select {
+	case <-p.Done():
+		t.Fatal("Envoy exited after unauthenticated admin requests")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := admin.Get(context.Background(), http.DefaultClient, "/server_info"); err != nil {
+		t.Errorf("with the token: %v", err)
+	}
 }

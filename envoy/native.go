@@ -53,7 +53,10 @@ func (r *NativeRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start envoy %s: %w (pass --envoy-path, or use --runtime docker)", r.envoyPath, err)
 	}
-	p := &nativeProxy{cmd: cmd, admin: adminAddr(spec.AdminPort), done: make(chan struct{})}
+	if spec.Started != nil {
+		spec.Started()
+	}
+	p := &nativeProxy{cmd: cmd, admin: adminEndpoint(spec), done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -67,14 +70,14 @@ func (r *NativeRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 
 type nativeProxy struct {
 	cmd      *exec.Cmd
-	admin    string
+	admin    AdminEndpoint
 	done     chan struct{}
 	waitErr  error // set before done is closed
 	stopOnce sync.Once
 }
 
 func (p *nativeProxy) ID() string            { return "pid " + strconv.Itoa(p.cmd.Process.Pid) }
-func (p *nativeProxy) AdminAddr() string     { return p.admin }
+func (p *nativeProxy) Admin() AdminEndpoint  { return p.admin }
 func (p *nativeProxy) Done() <-chan struct{} { return p.done }
 
 // PID is the Envoy process id.

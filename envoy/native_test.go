@@ -61,7 +61,18 @@ func TestNativeEndToEnd(t *testing.T) {
 	rt.tmpRoot = t.TempDir()
 	took := env.startProxy(rt, "", testLogs{t})
 	t.Logf("native envoy: start to ready in %v", took)
-	admin := env.proxy.AdminAddr()
+	admin := env.proxy.Admin()
+
+	t.Run("admin needs the token; its socket is the user's alone", func(t *testing.T) {
+		assertAdminNeedsToken(t, env.proxy)
+		fi, err := os.Stat(env.adminSocket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+			t.Errorf("admin socket %s: mode %v, want a 0600 socket", env.adminSocket, fi.Mode())
+		}
+	})
 
 	t.Run("bootstrap secret stays off disk and command line", func(t *testing.T) {
 		if entries, _ := os.ReadDir(rt.tmpRoot); len(entries) != 0 {
@@ -185,7 +196,7 @@ func TestNativeRotationAndNewService(t *testing.T) {
 	ratings.ListenIP = nextLoopback(t)
 	env := newMeshEnv(t, ca, nil, gwService{ratings, ca.issue(t, ratings.Identities[0]).tls})
 	env.startProxy(NewNativeRuntime(envoyBinary(t)), "", testLogs{t})
-	admin := env.proxy.AdminAddr()
+	admin := env.proxy.Admin()
 	pid := env.proxy.(*nativeProxy).PID()
 	added := stat(t, admin, "listener_manager.listener_added")
 
@@ -334,17 +345,19 @@ func TestNativePortInUse(t *testing.T) {
 		gwService{taken, ca.issue(t, taken.Identities[0]).tls})
 
 	admin := freePort(t, netip.MustParseAddr("127.0.0.1"))
-	boot, err := Bootstrap(BootstrapOptions{NodeID: "meshjoin-test-" + t.Name(), XDSAddr: env.srv.Addr(), Secret: env.srv.Secret(), AdminPort: admin})
+	rt := NewNativeRuntime(envoyBinary(t))
+	opts := withAdmin(t, BootstrapOptions{NodeID: "meshjoin-test-" + t.Name(), XDSAddr: env.srv.Addr(), Secret: env.srv.Secret(), AdminPort: admin}, rt)
+	boot, err := Bootstrap(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewNativeRuntime(envoyBinary(t)).Start(ctxTimeout(t, 30*time.Second), ProxySpec{SessionID: "port-in-use", Bootstrap: boot, AdminPort: admin})
+	p, err := rt.Start(ctxTimeout(t, 30*time.Second), ProxySpec{SessionID: "port-in-use", Bootstrap: boot, AdminPort: admin, AdminToken: opts.AdminToken})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 
-	err = WaitReady(ctxTimeout(t, 30*time.Second), p.AdminAddr(), ListenerNames(env.plan))
+	err = WaitReady(ctxTimeout(t, 30*time.Second), p.Admin(), ListenerNames(env.plan))
 	want := "address " + taken.ListenIP.String() + ":9080 already in use"
 	if !errors.Is(err, ErrAddressInUse) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("WaitReady: %v, want %q", err, want)
@@ -357,12 +370,12 @@ func TestNativePortInUse(t *testing.T) {
 		t.Errorf("WaitApplied: %v, want Envoy's rejection", err)
 	}
 	// The other listener serves meanwhile.
-	if err := WaitReady(ctxTimeout(t, 10*time.Second), p.AdminAddr(), []string{"ratings.bookinfo:9080"}); err != nil {
+	if err := WaitReady(ctxTimeout(t, 10*time.Second), p.Admin(), []string{"ratings.bookinfo:9080"}); err != nil {
 		t.Fatal(err)
 	}
 	// No resend loop: the rejected version is not pushed again and again.
 	time.Sleep(500 * time.Millisecond)
-	if n := stat(t, p.AdminAddr(), "listener_manager.lds.update_rejected"); n != 1 {
+	if n := stat(t, p.Admin(), "listener_manager.lds.update_rejected"); n != 1 {
 		t.Errorf("lds.update_rejected = %d after 0.5 s, want 1 (the server resends a rejected config)", n)
 	}
 
@@ -370,7 +383,7 @@ func TestNativePortInUse(t *testing.T) {
 	if err := env.srv.Update(env.plan, env.creds); err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitReady(ctxTimeout(t, 20*time.Second), p.AdminAddr(), ListenerNames(env.plan)); err != nil {
+	if err := WaitReady(ctxTimeout(t, 20*time.Second), p.Admin(), ListenerNames(env.plan)); err != nil {
 		t.Fatalf("after freeing the address: %v", err)
 	}
 	if err := env.srv.WaitApplied(ctxTimeout(t, 10*time.Second)); err != nil {
@@ -404,7 +417,7 @@ func TestNativeStop(t *testing.T) {
 	}
 
 	admin := freePort(t, netip.MustParseAddr("127.0.0.1"))
-	_, err = NewNativeRuntime(envoyBinary(t)).Start(ctxTimeout(t, 20*time.Second), ProxySpec{SessionID: "bad", Bootstrap: []byte(`{"node": {"id": 5}}`), AdminPort: admin})
+	_, err = NewNativeRuntime(envoyBinary(t)).Start(ctxTimeout(t, 20*time.Second), ProxySpec{SessionID: "bad", Bootstrap: []byte(`{"node": {"id": 5}}`), AdminPort: admin, AdminToken: "t"})
 	if !errContains(err, "envoy exited during start-up", "node") {
 		t.Errorf("Start with a broken bootstrap: %v", err)
 	}
@@ -418,16 +431,18 @@ func TestNativeStop(t *testing.T) {
 	go func() {
 		_ = http.Serve(taken, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"node":{"id":"someone-else"}}`)) }))
 	}()
-	boot, err := Bootstrap(BootstrapOptions{NodeID: "mine", XDSAddr: "127.0.0.1:1", Secret: "x", AdminPort: taken.Addr().(*net.TCPAddr).Port})
+	rt := NewNativeRuntime(envoyBinary(t))
+	opts := withAdmin(t, BootstrapOptions{NodeID: "mine", XDSAddr: "127.0.0.1:1", Secret: "x", AdminPort: taken.Addr().(*net.TCPAddr).Port}, rt)
+	boot, err := Bootstrap(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = NewNativeRuntime(envoyBinary(t)).Start(ctxTimeout(t, 20*time.Second), ProxySpec{SessionID: "admin-taken", Bootstrap: boot, AdminPort: taken.Addr().(*net.TCPAddr).Port})
+	_, err = rt.Start(ctxTimeout(t, 20*time.Second), ProxySpec{SessionID: "admin-taken", Bootstrap: boot, AdminPort: opts.AdminPort, AdminToken: opts.AdminToken})
 	if !errContains(err, "envoy exited during start-up", "Address already in use") {
 		t.Errorf("Start with the admin port taken: %v", err)
 	}
 
-	_, err = NewNativeRuntime(filepath.Join(t.TempDir(), "no-envoy")).Start(ctxTimeout(t, 5*time.Second), ProxySpec{SessionID: "x", Bootstrap: []byte("{}"), AdminPort: admin})
+	_, err = NewNativeRuntime(filepath.Join(t.TempDir(), "no-envoy")).Start(ctxTimeout(t, 5*time.Second), ProxySpec{SessionID: "x", Bootstrap: []byte("{}"), AdminPort: admin, AdminToken: "t"})
 	if !errContains(err, "no-envoy", "--envoy-path") {
 		t.Errorf("Start with a missing binary: %v", err)
 	}
@@ -442,8 +457,14 @@ func TestNativeEnvoyDiesWithMeshjoin(t *testing.T) {
 		runEnvoyChild()
 		return
 	}
+	// A real ADS server: Envoy answers on its admin listener only once it has its config.
+	ca := newTestCA(t, "mesh")
+	ratings := svc("ratings.bookinfo", HTTP, 9080, "spiffe://cluster.local/ns/bookinfo/sa/ratings")
+	ratings.ListenIP = nextLoopback(t)
+	env := newMeshEnv(t, ca, nil, gwService{ratings, ca.issue(t, ratings.Identities[0]).tls})
 	admin := freePort(t, netip.MustParseAddr("127.0.0.1"))
-	boot, err := Bootstrap(BootstrapOptions{NodeID: "orphan", XDSAddr: "127.0.0.1:1", Secret: "x", AdminPort: admin})
+	opts := withAdmin(t, BootstrapOptions{NodeID: "meshjoin-test-" + t.Name(), XDSAddr: env.srv.Addr(), Secret: env.srv.Secret(), AdminPort: admin}, &NativeRuntime{})
+	boot, err := Bootstrap(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +473,8 @@ func TestNativeEnvoyDiesWithMeshjoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestNativeEnvoyDiesWithMeshjoin$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+bootFile, "MESHJOIN_ENVOY_TEST_ADMIN="+strconv.Itoa(admin), "MESHJOIN_ENVOY_TEST_BIN="+envoyBinary(t))
+	cmd.Env = append(os.Environ(), helperEnv+"="+bootFile, "MESHJOIN_ENVOY_TEST_ADMIN="+strconv.Itoa(admin),
+		"MESHJOIN_ENVOY_TEST_TOKEN="+opts.AdminToken, "MESHJOIN_ENVOY_TEST_BIN="+envoyBinary(t))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -498,7 +520,7 @@ func runEnvoyChild() {
 	admin, _ := strconv.Atoi(os.Getenv("MESHJOIN_ENVOY_TEST_ADMIN"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := NewNativeRuntime(os.Getenv("MESHJOIN_ENVOY_TEST_BIN")).Start(ctx, ProxySpec{SessionID: "child", Bootstrap: boot, AdminPort: admin})
+	p, err := NewNativeRuntime(os.Getenv("MESHJOIN_ENVOY_TEST_BIN")).Start(ctx, ProxySpec{SessionID: "child", Bootstrap: boot, AdminPort: admin, AdminToken: os.Getenv("MESHJOIN_ENVOY_TEST_TOKEN")})
 	if err != nil {
 		panic(err)
 	}

@@ -113,7 +113,8 @@ func TestPublishError(t *testing.T) {
 }
 
 func TestBootstrapAdminInContainer(t *testing.T) {
-	b, err := Bootstrap(BootstrapOptions{NodeID: "n", XDSAddr: HostAlias + ":41234", Secret: "s", AdminPort: 15000, AdminInContainer: true})
+	b, err := Bootstrap(BootstrapOptions{NodeID: "n", XDSAddr: HostAlias + ":41234", Secret: "s", AdminPort: 15000, AdminInContainer: true,
+		AdminToken: "t", AdminSocket: ContainerAdminSocket})
 	if err != nil {
 		t.Fatal(err)
 	}

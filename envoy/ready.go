@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -29,18 +28,18 @@ func (e *AddressInUseError) Error() string {
 // Is makes errors.Is(err, ErrAddressInUse) true.
 func (e *AddressInUseError) Is(target error) bool { return target == ErrAddressInUse }
 
-// WaitReady waits until the Envoy whose admin interface is at adminAddr serves every listener
+// WaitReady waits until the Envoy whose admin interface is admin serves every listener
 // in listenerNames: /ready says LIVE (which alone proves little: Envoy also goes LIVE after
 // an xDS fetch timeout), each listener is active in config_dump, and so is its cluster (of the
 // same name, see ListenerName). A listener Envoy rejected ends the wait at once with Envoy's
 // reason; a port already taken gives an error wrapping ErrAddressInUse that names the address.
-func WaitReady(ctx context.Context, adminAddr string, listenerNames []string) error {
+func WaitReady(ctx context.Context, admin AdminEndpoint, listenerNames []string) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		done, err := checkReady(ctx, client, adminAddr, listenerNames)
+		done, err := checkReady(ctx, client, admin, listenerNames)
 		if done {
 			return err
 		}
@@ -55,8 +54,8 @@ func WaitReady(ctx context.Context, adminAddr string, listenerNames []string) er
 
 // checkReady reports done with a nil error when ready, done with an error when waiting longer
 // cannot help, and not done with the reason otherwise.
-func checkReady(ctx context.Context, client *http.Client, adminAddr string, names []string) (bool, error) {
-	body, err := adminGet(ctx, client, adminAddr, "/ready")
+func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, names []string) (bool, error) {
+	body, err := admin.Get(ctx, client, "/ready")
 	if err != nil {
 		return false, err
 	}
@@ -64,7 +63,7 @@ func checkReady(ctx context.Context, client *http.Client, adminAddr string, name
 		return false, fmt.Errorf("server state %s", strings.TrimSpace(string(body)))
 	}
 
-	body, err = adminGet(ctx, client, adminAddr, "/config_dump?resource=dynamic_listeners")
+	body, err = admin.Get(ctx, client, "/config_dump?resource=dynamic_listeners")
 	if err != nil {
 		return false, err
 	}
@@ -111,7 +110,7 @@ func checkReady(ctx context.Context, client *http.Client, adminAddr string, name
 		return false, fmt.Errorf("listeners not active yet: %s", strings.Join(missing, ", "))
 	}
 
-	body, err = adminGet(ctx, client, adminAddr, "/config_dump?resource=dynamic_active_clusters")
+	body, err = admin.Get(ctx, client, "/config_dump?resource=dynamic_active_clusters")
 	if err != nil {
 		return false, err
 	}
@@ -147,24 +146,4 @@ func listenerError(name, details string) error {
 		return &AddressInUseError{Listener: name, Address: m[1]}
 	}
 	return fmt.Errorf("listener %s: envoy rejected it: %s", name, details)
-}
-
-func adminGet(ctx context.Context, client *http.Client, adminAddr, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("envoy admin %s: %w", adminAddr, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("envoy admin %s%s: %w", adminAddr, path, err)
-	}
-	if path != "/ready" && resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("envoy admin %s%s: %s", adminAddr, path, resp.Status)
-	}
-	return body, nil
 }

@@ -24,11 +24,14 @@ type Runtime interface {
 
 // ProxySpec is what a Runtime needs to start one Envoy.
 type ProxySpec struct {
-	SessionID string // labels the container; names the temp files
-	Bootstrap []byte // from Bootstrap(); holds the ADS secret
-	AdminPort int    // the bootstrap's admin port, on 127.0.0.1
-	Image     string // DockerRuntime only
-	LogLevel  string // Envoy's --log-level; "" means info
+	SessionID  string // labels the container; names the temp files
+	Bootstrap  []byte // from Bootstrap(); holds the ADS secret
+	AdminPort  int    // the bootstrap's admin port, on 127.0.0.1
+	AdminToken string // the bootstrap's admin token
+	Image      string // DockerRuntime only
+	LogLevel   string // Envoy's --log-level; "" means info
+	// Started, when not nil, is called once the Envoy process runs (after any image pull).
+	Started func()
 	// Published are the listener ports Docker publishes (NetworkPublished only; see Publish).
 	// The admin port is published on 127.0.0.1 as well.
 	Published []PublishedPort
@@ -39,7 +42,7 @@ type ProxySpec struct {
 
 // String leaves the bootstrap (which holds the ADS secret) out, so a stray %v cannot log it.
 func (s ProxySpec) String() string {
-	return fmt.Sprintf("ProxySpec{session %s, admin port %d, image %q, log level %q, bootstrap [redacted]}", s.SessionID, s.AdminPort, s.Image, s.LogLevel)
+	return fmt.Sprintf("ProxySpec{session %s, admin port %d, image %q, log level %q, bootstrap and admin token [redacted]}", s.SessionID, s.AdminPort, s.Image, s.LogLevel)
 }
 
 // GoString is String, for %#v.
@@ -47,8 +50,8 @@ func (s ProxySpec) GoString() string { return s.String() }
 
 // Proxy is a running Envoy.
 type Proxy interface {
-	ID() string        // container id, or "pid <n>"
-	AdminAddr() string // 127.0.0.1:<admin port>
+	ID() string           // container id, or "pid <n>"
+	Admin() AdminEndpoint // 127.0.0.1:<admin port> and the token
 	// Stop ends Envoy (SIGTERM, then SIGKILL when ctx ends or after a grace period) and
 	// removes what was started for it. Calling it again is harmless.
 	Stop(ctx context.Context) error
@@ -88,21 +91,27 @@ func validateSpec(spec ProxySpec) error {
 	if spec.AdminPort <= 0 || spec.AdminPort > 65535 {
 		return fmt.Errorf("start envoy: admin port %d out of range", spec.AdminPort)
 	}
+	if spec.AdminToken == "" {
+		return errors.New("start envoy: empty admin token")
+	}
 	return nil
 }
 
-func adminAddr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+func adminEndpoint(spec ProxySpec) AdminEndpoint {
+	return AdminEndpoint{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.AdminPort)), Token: spec.AdminToken}
+}
 
-// waitAdmin waits until Envoy's admin interface answers, which happens only after Envoy has
-// parsed its bootstrap. When nodeID is known, the answer must come from an Envoy of that node
+// waitAdmin waits until Envoy's admin interface answers. Through the admin listener that is
+// once Envoy has initialised, which includes its first fetch from the ADS server: an Envoy
+// that cannot reach the server never answers, and the caller's ctx ends the wait. When nodeID is known, the answer must come from an Envoy of that node
 // id: on the host network another process may hold the port (our Envoy then exits, and the
 // exit, with its last output, is the error). exited is closed if Envoy dies.
-func waitAdmin(ctx context.Context, addr, nodeID string, exited <-chan struct{}, tail *tailBuffer) error {
+func waitAdmin(ctx context.Context, admin AdminEndpoint, nodeID string, exited <-chan struct{}, tail *tailBuffer) error {
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if body, err := adminGet(ctx, client, addr, "/server_info"); err == nil {
+		if body, err := admin.Get(ctx, client, "/server_info"); err == nil {
 			var info struct {
 				Node struct {
 					ID string `json:"id"`
@@ -116,7 +125,7 @@ func waitAdmin(ctx context.Context, addr, nodeID string, exited <-chan struct{},
 		case <-exited:
 			return fmt.Errorf("envoy exited during start-up; its last output:\n%s", tail.String())
 		case <-ctx.Done():
-			return fmt.Errorf("envoy admin %s did not answer: %w; envoy's last output:\n%s", addr, ctx.Err(), tail.String())
+			return fmt.Errorf("envoy admin %s did not answer: %w; envoy's last output:\n%s", admin.Addr, ctx.Err(), tail.String())
 		case <-tick.C:
 		}
 	}

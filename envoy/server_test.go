@@ -173,9 +173,11 @@ func TestCheckSecretsPresent(t *testing.T) {
 
 func TestSecretsStayOutOfFormatting(t *testing.T) {
 	creds := goldenCreds(t)
-	spec := ProxySpec{SessionID: "s1", Bootstrap: []byte(`{"secret":"hunter2"}`), AdminPort: 15000}
-	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", creds, creds, creds, creds), fmt.Sprintf("%v %+v %#v %s", spec, spec, spec, spec)} {
-		if strings.Contains(s, "PRIVATE KEY") || strings.Contains(s, "hunter2") {
+	spec := ProxySpec{SessionID: "s1", Bootstrap: []byte(`{"secret":"hunter2"}`), AdminPort: 15000, AdminToken: "swordfish"}
+	admin := AdminEndpoint{Addr: "127.0.0.1:15000", Token: "swordfish"}
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", creds, creds, creds, creds), fmt.Sprintf("%v %+v %#v %s", spec, spec, spec, spec),
+		fmt.Sprintf("%v %+v %#v %s", admin, admin, admin, admin)} {
+		if strings.Contains(s, "PRIVATE KEY") || strings.Contains(s, "hunter2") || strings.Contains(s, "swordfish") {
 			t.Errorf("formatting shows a secret: %s", s)
 		}
 	}

@@ -105,6 +105,9 @@ func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, 
 			rt.Close()
 		}
 	}
+	if err := removeIfExists(nativeAdminSocket(st.dir)); err != nil {
+		errs = append(errs, err)
+	}
 	if prev.EnvoyPID > 0 {
 		// Pdeathsig normally ends it with its parent; this covers platforms without it.
 		if p, err := os.FindProcess(prev.EnvoyPID); err == nil && isEnvoy(prev.EnvoyPID) {

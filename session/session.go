@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +105,7 @@ type Session struct {
 	rt          envoy.Runtime
 	bootstrap   []byte // holds the ADS secret; kept to start Envoy again (relaunch)
 	adminPort   int
+	adminToken  string
 	published   bool // Envoy runs in envoy.NetworkPublished mode
 	hostsW      hostsWriter
 	// proxyDone is closed when the local Envoy exits on its own (not when relaunch replaces it).
@@ -538,6 +541,10 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 	if s.xds, err = envoy.NewServer(nodeID); err != nil {
 		return err
 	}
+	if s.adminToken, err = envoy.NewAdminToken(); err != nil {
+		return err
+	}
+	ctx, started := s.watchConfigContact(ctx)
 	err = s.step(StepEnvoyStart, func() (string, error) {
 		rt, err := s.runtime(ctx)
 		if err != nil {
@@ -545,6 +552,7 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 		}
 		s.rt = rt
 		xdsAddr := s.xds.Addr()
+		adminSocket := envoy.ContainerAdminSocket
 		if d, ok := rt.(*envoy.DockerRuntime); ok {
 			s.mu.Lock()
 			s.state.Network = string(d.Network())
@@ -556,6 +564,13 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 				_, port, _ := net.SplitHostPort(xdsAddr)
 				xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
 			}
+		} else {
+			// A native Envoy's admin socket goes in the state directory (0700), and a
+			// crashed run's is removed first (a unix socket cannot be bound twice).
+			adminSocket = nativeAdminSocket(s.cfg.StateDir)
+			if err := removeIfExists(adminSocket); err != nil {
+				return "", err
+			}
 		}
 		served, ports := s.served(s.plan)
 		if err := s.xds.Update(served, s.credentials()); err != nil {
@@ -566,13 +581,13 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 			return "", err
 		}
 		s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
-			AdminPort: adminPort, AdminInContainer: s.published})
+			AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
 		if err != nil {
 			return "", err
 		}
 		s.adminPort = adminPort
-		if err := s.launch(ctx, ports); err != nil {
-			return "", err
+		if err := s.launch(ctx, ports, started); err != nil {
+			return "", noContact(ctx, err)
 		}
 		return s.currentProxy().ID(), nil
 	})
@@ -581,7 +596,8 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 	}
 	return s.step(StepConfig, func() (string, error) {
 		names := envoy.ListenerNames(s.plan)
-		return fmt.Sprintf("%d listeners", len(names)), s.waitReady(ctx, names)
+		err := envoy.WaitReady(ctx, s.currentProxy().Admin(), names)
+		return fmt.Sprintf("%d listeners", len(names)), noContact(ctx, err)
 	})
 }
 
@@ -589,12 +605,19 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 // Envoy asks within milliseconds of starting; silence means it cannot reach the server.
 const configContactTimeout = 20 * time.Second
 
-// waitReady is envoy.WaitReady, but gives up with ErrNoConfigContact when Envoy never asks
-// the ADS server for configuration (in published mode: host.docker.internal not forwarded).
-func (s *Session) waitReady(ctx context.Context, listeners []string) error {
+// watchConfigContact returns a ctx that ends with ErrNoConfigContact as its cause when Envoy
+// has not asked the ADS server for configuration configContactTimeout after started is
+// called (in published mode: host.docker.internal not forwarded). Envoy's admin listener
+// answers only after that first fetch, so without this the start would wait for ctx alone.
+func (s *Session) watchConfigContact(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	start := make(chan struct{})
 	go func() {
+		select {
+		case <-start:
+		case <-ctx.Done():
+			return
+		}
 		select {
 		case <-s.xds.Contacted():
 		case <-ctx.Done():
@@ -606,7 +629,11 @@ func (s *Session) waitReady(ctx context.Context, listeners []string) error {
 			cancel(fmt.Errorf("%w in %s: Envoy reaches it at %s", ErrNoConfigContact, configContactTimeout, where))
 		}
 	}()
-	err := envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), listeners)
+	return ctx, sync.OnceFunc(func() { close(start) })
+}
+
+// noContact is err, or the watchdog's ErrNoConfigContact when that is why ctx ended.
+func noContact(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrNoConfigContact) {
 		return cause
 	}
@@ -623,15 +650,16 @@ func (s *Session) served(plan envoy.Plan) (envoy.Plan, []envoy.PublishedPort) {
 }
 
 // launch starts an Envoy from the session's bootstrap, publishing ports, and records it.
-func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort) error {
-	p, err := s.rt.Start(ctx, envoy.ProxySpec{SessionID: s.id, Bootstrap: s.bootstrap, AdminPort: s.adminPort,
-		Image: s.cfg.EnvoyImage, Logs: s.cfg.EnvoyLogs, Published: ports})
+// started, when not nil, is called once the Envoy process runs.
+func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort, started func()) error {
+	p, err := s.rt.Start(ctx, envoy.ProxySpec{SessionID: s.id, Bootstrap: s.bootstrap, AdminPort: s.adminPort, AdminToken: s.adminToken,
+		Image: s.cfg.EnvoyImage, Logs: s.cfg.EnvoyLogs, Published: ports, Started: started})
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.proxy, s.publishedPorts = p, ports
-	s.state.AdminAddr = p.AdminAddr()
+	s.state.AdminAddr, s.state.AdminToken = p.Admin().Addr, p.Admin().Token
 	if s.cfg.Runtime == "docker" {
 		s.state.ContainerID = p.ID()
 	} else if pp, ok := p.(interface{ PID() int }); ok {
@@ -659,7 +687,7 @@ func (s *Session) relaunch(ctx context.Context, ports []envoy.PublishedPort) err
 	if err := old.Stop(ctx); err != nil {
 		return fmt.Errorf("stop Envoy to publish the new ports: %w", err)
 	}
-	return s.launch(ctx, ports)
+	return s.launch(ctx, ports, nil)
 }
 
 func (s *Session) currentProxy() envoy.Proxy {
@@ -800,7 +828,7 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 			return err
 		}
 	}
-	if err := envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), envoy.ListenerNames(plan)); err != nil {
+	if err := envoy.WaitReady(ctx, s.currentProxy().Admin(), envoy.ListenerNames(plan)); err != nil {
 		return err
 	}
 	return s.writeHosts()
@@ -814,10 +842,10 @@ func (s *Session) restore(ctx context.Context, plan envoy.Plan, ports []envoy.Pu
 	if err := s.xds.Update(served, creds); err != nil {
 		return err
 	}
-	if err := s.launch(ctx, ports); err != nil {
+	if err := s.launch(ctx, ports, nil); err != nil {
 		return fmt.Errorf("restart Envoy with the previous services: %w", err)
 	}
-	return envoy.WaitReady(ctx, s.currentProxy().AdminAddr(), envoy.ListenerNames(plan))
+	return envoy.WaitReady(ctx, s.currentProxy().Admin(), envoy.ListenerNames(plan))
 }
 
 // Services returns what is joined now.
@@ -878,6 +906,11 @@ func (s *Session) teardown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop Envoy: %w", err))
 		}
 	}
+	if s.cfg.Runtime == "native" {
+		if err := removeIfExists(nativeAdminSocket(s.cfg.StateDir)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s.xds != nil {
 		s.xds.Close()
 	}
@@ -904,6 +937,17 @@ func (s *Session) save() {
 	if err := s.store.write(&st); err != nil {
 		s.log.Error("write state file", "err", err)
 	}
+}
+
+// nativeAdminSocket is where a native Envoy's admin interface listens: in the state
+// directory, which is the user's alone (0700).
+func nativeAdminSocket(stateDir string) string { return filepath.Join(stateDir, "envoy-admin.sock") }
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func newID() string {

@@ -107,6 +107,9 @@ func TestNativeRuntimeAndLiveServiceChange(t *testing.T) {
 	if b, _ := os.ReadFile(cfg.HostsFile); string(b) != "127.0.0.1 localhost\n" {
 		t.Fatalf("hosts file after leave: %q", b)
 	}
+	if _, err := os.Stat(nativeAdminSocket(cfg.StateDir)); !os.IsNotExist(err) {
+		t.Errorf("native Envoy's admin socket left in the state directory: %v", err)
+	}
 	if _, err := os.FindProcess(pid); err == nil && processAlive(pid) {
 		t.Fatalf("native Envoy pid %d still running", pid)
 	}

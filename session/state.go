@@ -16,17 +16,20 @@ import (
 // State is what a running session has created, written after every step so that `leave` or
 // the next `join` can undo it when the process died.
 type State struct {
-	ID           string          `json:"id"`
-	PID          int             `json:"pid"`
-	Started      time.Time       `json:"started"`
-	Context      string          `json:"context,omitempty"`
-	Identity     string          `json:"identity,omitempty"`
-	Gateway      string          `json:"gateway,omitempty"`
-	Runtime      string          `json:"runtime,omitempty"`
-	Network      string          `json:"network,omitempty"` // docker runtime: host or published
-	ContainerID  string          `json:"containerID,omitempty"`
-	EnvoyPID     int             `json:"envoyPID,omitempty"`
-	AdminAddr    string          `json:"adminAddr,omitempty"`
+	ID          string    `json:"id"`
+	PID         int       `json:"pid"`
+	Started     time.Time `json:"started"`
+	Context     string    `json:"context,omitempty"`
+	Identity    string    `json:"identity,omitempty"`
+	Gateway     string    `json:"gateway,omitempty"`
+	Runtime     string    `json:"runtime,omitempty"`
+	Network     string    `json:"network,omitempty"` // docker runtime: host or published
+	ContainerID string    `json:"containerID,omitempty"`
+	EnvoyPID    int       `json:"envoyPID,omitempty"`
+	AdminAddr   string    `json:"adminAddr,omitempty"`
+	// AdminToken opens the local Envoy's admin listener (for `meshjoin status`); this file
+	// is 0600 in a 0700 directory. It is not the ADS secret, which never leaves memory.
+	AdminToken   string          `json:"adminToken,omitempty"`
 	HostsFile    string          `json:"hostsFile,omitempty"`
 	HostsWritten bool            `json:"hostsWritten,omitempty"`
 	Services     []JoinedService `json:"services,omitempty"`

@@ -2,13 +2,15 @@ package session
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshjoin/meshjoin/envoy"
 )
 
 // Status is what `meshjoin status` reports.
@@ -53,7 +55,7 @@ func ReadStatus(ctx context.Context, stateDir string) (Status, error) {
 	var stats map[string]uint64
 	var p50s map[string]time.Duration
 	if alive && state.AdminAddr != "" {
-		stats, p50s, err = envoyStatsAndP50(ctx, state.AdminAddr)
+		stats, p50s, err = envoyStatsAndP50(ctx, envoy.AdminEndpoint{Addr: state.AdminAddr, Token: state.AdminToken})
 		if err != nil {
 			return out, fmt.Errorf("read the local Envoy's stats at %s: %w", state.AdminAddr, err)
 		}
@@ -131,32 +133,18 @@ func parseP50(value string) (time.Duration, bool) {
 	return 0, false
 }
 
-// envoyStats reads counters and gauges from the admin endpoint (loopback only).
-func envoyStats(ctx context.Context, adminAddr string) (map[string]uint64, error) {
-	out, _, err := envoyStatsAndP50(ctx, adminAddr)
-	return out, err
-}
-
-// envoyStatsAndP50 is envoyStats plus the median of every histogram.
-func envoyStatsAndP50(ctx context.Context, adminAddr string) (map[string]uint64, map[string]time.Duration, error) {
+// envoyStatsAndP50 reads counters and gauges, and the median of every histogram, from the
+// local Envoy's admin listener.
+func envoyStatsAndP50(ctx context.Context, admin envoy.AdminEndpoint) (map[string]uint64, map[string]time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+"/stats?filter=^cluster%5C.", nil)
+	body, err := admin.Get(ctx, http.DefaultClient, "/stats?filter=^cluster%5C.")
 	if err != nil {
 		return nil, nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, nil, fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	out := map[string]uint64{}
 	p50s := map[string]time.Duration{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), ": ")

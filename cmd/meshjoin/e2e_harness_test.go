@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/session"
 	"github.com/meshjoin/meshjoin/testbed"
 )
@@ -203,6 +204,19 @@ func (e *env) state() session.State {
 		e.t.Fatal(err)
 	}
 	return st
+}
+
+// admin is the local Envoy's admin listener, from the state file.
+func (e *env) admin() envoy.AdminEndpoint {
+	st := e.state()
+	return envoy.AdminEndpoint{Addr: st.AdminAddr, Token: st.AdminToken}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // joined returns the address of a joined service from the state file.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -309,7 +310,7 @@ func TestRotationWhileRequestsFlow(t *testing.T) {
 	if !after.CertNotAfter.After(before.CertNotAfter) {
 		t.Fatal("certificate not renewed")
 	}
-	if after.ContainerID != before.ContainerID || envoyUptime(t, after.AdminAddr) < 10*time.Second {
+	if after.ContainerID != before.ContainerID || envoyUptime(t, e.admin()) < 10*time.Second {
 		t.Fatal("Envoy was restarted during rotation")
 	}
 	r.interrupt(t)
@@ -325,6 +326,18 @@ func TestNoSecretsOnDiskOrInLogs(t *testing.T) {
 	st := e.state()
 	if host, _, _ := net.SplitHostPort(st.AdminAddr); host != "127.0.0.1" {
 		t.Fatalf("Envoy admin on %s", st.AdminAddr)
+	}
+	// Without the session's token the admin listener refuses, even a POST to /quitquitquit
+	// (what a web page could send to 127.0.0.1).
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		resp, err := http.DefaultClient.Do(must(http.NewRequest(method, "http://"+st.AdminAddr+"/quitquitquit", nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s /quitquitquit without the token: %s, want 401", method, resp.Status)
+		}
 	}
 	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
 		t.Fatal(err)
@@ -357,17 +370,16 @@ func TestNoSecretsOnDiskOrInLogs(t *testing.T) {
 	}
 }
 
-func envoyUptime(t *testing.T, admin string) time.Duration {
+func envoyUptime(t *testing.T, admin envoy.AdminEndpoint) time.Duration {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/server_info")
+	body, err := admin.Get(context.Background(), http.DefaultClient, "/server_info")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	var info struct {
 		UptimeAllEpochs string `json:"uptime_all_epochs"`
 	}
-	json.NewDecoder(resp.Body).Decode(&info)
+	json.Unmarshal(body, &info)
 	d, _ := time.ParseDuration(info.UptimeAllEpochs)
 	return d
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
-	"io"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/http"
@@ -256,12 +255,7 @@ func TestTUIEndToEnd(t *testing.T) {
 	for dash = tm.screen(); !p50RE.MatchString(dash); dash = tm.screen() {
 		if time.Now().After(deadline) {
 			// What Envoy itself says, to tell a parsing bug from a slow flush.
-			raw := ""
-			if resp, err := http.Get("http://" + e.state().AdminAddr + "/stats?filter=upstream_rq_time"); err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				raw = string(b)
-			}
+			raw, _ := e.admin().Get(context.Background(), http.DefaultClient, "/stats?filter=upstream_rq_time")
 			t.Fatalf("no p50 latency on the dashboard after 45s; Envoy's histograms:\n%s\nscreen:\n%s", raw, dash)
 		}
 		time.Sleep(200 * time.Millisecond)
