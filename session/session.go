@@ -678,7 +678,7 @@ func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort, start
 
 // relaunch replaces the Envoy container with one that publishes ports. Docker cannot add a
 // published port to a running container, so in NetworkPublished mode a change of services
-// costs a restart (about 1.2 s; open connections to the other services are cut).
+// costs a restart (about 1 s; open connections to the other services are cut).
 func (s *Session) relaunch(ctx context.Context, ports []envoy.PublishedPort) error {
 	s.mu.Lock()
 	old := s.proxy
