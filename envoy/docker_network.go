@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,8 +30,17 @@ func (d *DockerRuntime) detectNetwork(ctx context.Context) (NetworkMode, error) 
 	if strings.Contains(info.OperatingSystem, "Docker Desktop") {
 		return NetworkPublished, nil
 	}
+	if slices.Contains(info.SecurityOptions, "name=rootless") {
+		// Its "host" network is rootlesskit's namespace, not this machine's, and its
+		// host-gateway does not lead to this machine's loopback: neither mode works.
+		return "", ErrRootlessDocker
+	}
 	return NetworkHost, nil
 }
+
+// ErrRootlessDocker marks a rootless Docker Engine, whose containers can neither share this
+// machine's network nor reach its loopback.
+var ErrRootlessDocker = errors.New("rootless Docker cannot put Envoy on this machine's loopback: its host network is a namespace of its own; run Envoy without Docker with --runtime native")
 
 func networkName(sessionID string) string {
 	return "meshjoin-" + unsafeName.ReplaceAllString(sessionID, "-")

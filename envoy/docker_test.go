@@ -183,15 +183,7 @@ func TestDockerNetworkAuto(t *testing.T) {
 	if got := newDockerRuntime(t, DockerOptions{}).Network(); got != NetworkHost {
 		t.Errorf("real Linux engine: network %q, want host", got)
 	}
-	desktop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.41")
-		if strings.HasSuffix(r.URL.Path, "/info") {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"OperatingSystem":"Docker Desktop","OSType":"linux"}`))
-		}
-	}))
-	defer desktop.Close()
-	opts := DockerOptions{ClientOpts: []client.Opt{client.WithHost("tcp://" + desktop.Listener.Addr().String())}}
+	opts := DockerOptions{ClientOpts: []client.Opt{client.WithHost(fakeEngine(t, `{"OperatingSystem":"Docker Desktop","OSType":"linux"}`))}}
 	if got := newDockerRuntime(t, opts).Network(); got != NetworkPublished {
 		t.Errorf("Docker Desktop: network %q, want published", got)
 	}
@@ -203,4 +195,23 @@ func TestDockerNetworkAuto(t *testing.T) {
 	if _, err := NewDockerRuntime(ctxTimeout(t, 10*time.Second), opts); err == nil {
 		t.Error("network mode bridge accepted")
 	}
+
+	rootless := DockerOptions{ClientOpts: []client.Opt{client.WithHost(fakeEngine(t, `{"OperatingSystem":"Ubuntu 24.04","SecurityOptions":["name=seccomp,profile=builtin","name=rootless"]}`))}}
+	if _, err := NewDockerRuntime(ctxTimeout(t, 10*time.Second), rootless); !errors.Is(err, ErrRootlessDocker) || !errContains(err, "--runtime native") {
+		t.Errorf("rootless engine: %v, want ErrRootlessDocker", err)
+	}
+}
+
+// fakeEngine stands in for a Docker Engine that answers /info with info; it returns the
+// DOCKER_HOST for it.
+func fakeEngine(t *testing.T, info string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		if strings.HasSuffix(r.URL.Path, "/info") {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(info))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return "tcp://" + srv.Listener.Addr().String()
 }

@@ -62,6 +62,8 @@ func classify(err error) (int, string) {
 		return exitUnreachable, "start Docker, or run Envoy without it: --runtime native (needs `envoy` on PATH)"
 	case errors.Is(err, session.ErrNoConfigContact):
 		return exitUnreachable, "with --envoy-network published the container must reach this machine as host.docker.internal (Docker Desktop does this); on a Linux engine use --envoy-network host"
+	case errors.Is(err, envoy.ErrRootlessDocker):
+		return exitEnvironment, "run Envoy as a process of yours: --runtime native (needs `envoy` on PATH, or --envoy-path)"
 	case errors.Is(err, envoy.ErrImageUnavailable):
 		return exitEnvironment, "pull or load the image (`docker pull envoyproxy/envoy:v1.40.0`), or name another with --envoy-image"
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
