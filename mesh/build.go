@@ -158,6 +158,9 @@ func (c *Catalog) buildService(svc *corev1.Service) Service {
 	s.IdentitiesExact = c.pods != nil && len(ids) > 0
 
 	s.Reachable, s.Reason = c.serviceReachability(svc, &s, nonTCP, pods)
+	if s.Reachable {
+		c.applyPeerAuthentications(svc, &s, pods)
+	}
 	if s.Reachable && c.pods != nil && len(ids) == 0 {
 		s.Warnings = append(s.Warnings, "no service account found for its endpoints: the identity check falls back to the trust-domain prefix")
 	}
@@ -195,6 +198,33 @@ func (c *Catalog) serviceReachability(svc *corev1.Service, s *Service, nonTCP in
 		return false, "no ready endpoints"
 	}
 	return true, ""
+}
+
+// applyPeerAuthentications leaves out the ports whose sidecars have mTLS disabled, and makes
+// the service unreachable when that is every port.
+func (c *Catalog) applyPeerAuthentications(svc *corev1.Service, s *Service, pods []*corev1.Pod) {
+	off := c.disabledPorts(svc, pods)
+	if len(off) == 0 {
+		return
+	}
+	var kept []Port
+	var by string
+	for _, p := range s.Ports {
+		who, disabled := off[p.Number]
+		if !disabled {
+			kept = append(kept, p)
+			continue
+		}
+		by = who
+		s.Warnings = append(s.Warnings, fmt.Sprintf("port %d left out: PeerAuthentication %s disables mTLS there", p.Number, quoteShort(who)))
+	}
+	if len(kept) > 0 {
+		s.Ports = kept
+		return
+	}
+	s.Warnings = nil
+	s.Reachable = false
+	s.Reason = fmt.Sprintf("PeerAuthentication %s disables mTLS (mode DISABLE): its sidecars expect plaintext, which the gateway's mTLS passthrough cannot deliver", quoteShort(by))
 }
 
 // meshNamespace: sidecar injection by label istio-injection=enabled, or istio.io/rev when

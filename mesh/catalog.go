@@ -68,6 +68,7 @@ type Catalog struct {
 	slices     cache.SharedIndexInformer
 	pods       cache.SharedIndexInformer // nil when pods cannot be read
 	entries    cache.SharedIndexInformer // nil when ServiceEntries are not served or not readable
+	peerAuths  cache.SharedIndexInformer // nil when PeerAuthentications are not served or not readable
 	entriesGVR schema.GroupVersionResource
 	// handlersSynced tells, per resource, whether our event handler has seen the first full list
 	// (an informer's own HasSynced only covers its cache, not the handlers).
@@ -177,7 +178,9 @@ func (c *Catalog) Start(ctx context.Context) error {
 		c.addWarning(fmt.Sprintf("pods cannot be read (`%s`): the identity check of every service falls back to the trust-domain prefix spiffe://%s/",
 			(&ErrForbidden{Verb: "list", Resource: "pods"}).CanI(), c.trustDomain))
 	}
-	entriesGVR, entriesOK := c.probeServiceEntries(ctx, probe)
+	entriesGVR, entriesOK := c.probeDynamic(ctx, probe, serviceEntryVersions, "ServiceEntries", "they are left out")
+	peerGVR, peerOK := c.probeDynamic(ctx, probe, peerAuthenticationVersions, "PeerAuthentications",
+		"a service whose sidecars have mTLS disabled looks reachable, and its requests fail")
 
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0)
 	c.namespaces = factory.Core().V1().Namespaces().Informer()
@@ -187,10 +190,15 @@ func (c *Catalog) Start(ctx context.Context) error {
 		c.pods = factory.Core().V1().Pods().Informer()
 	}
 	var dynFactory dynamicinformer.DynamicSharedInformerFactory
-	if entriesOK {
+	if entriesOK || peerOK {
 		dynFactory = dynamicinformer.NewDynamicSharedInformerFactory(c.dyn, 0)
+	}
+	if entriesOK {
 		c.entries = dynFactory.ForResource(entriesGVR).Informer()
 		c.entriesGVR = entriesGVR
+	}
+	if peerOK {
+		c.peerAuths = dynFactory.ForResource(peerGVR).Informer()
 	}
 	if err := c.setUpInformers(); err != nil {
 		return fmt.Errorf("service catalogue: %w", err)
@@ -210,12 +218,14 @@ func (c *Catalog) Start(ctx context.Context) error {
 	return c.waitForSync(ctx)
 }
 
-// probeServiceEntries finds the newest ServiceEntry version served.
-func (c *Catalog) probeServiceEntries(ctx context.Context, probe metav1.ListOptions) (schema.GroupVersionResource, bool) {
+// probeDynamic finds the newest version of an Istio resource served, e.g. ServiceEntries.
+// A resource that is not served is left out silently, one that cannot be read with a warning
+// that says what it costs.
+func (c *Catalog) probeDynamic(ctx context.Context, probe metav1.ListOptions, versions []schema.GroupVersionResource, kind, cost string) (schema.GroupVersionResource, bool) {
 	if c.dyn == nil {
 		return schema.GroupVersionResource{}, false
 	}
-	for _, gvr := range serviceEntryVersions {
+	for _, gvr := range versions {
 		_, err := c.dyn.Resource(gvr).List(ctx, probe)
 		switch {
 		case err == nil:
@@ -223,10 +233,10 @@ func (c *Catalog) probeServiceEntries(ctx context.Context, probe metav1.ListOpti
 		case apierrors.IsNotFound(err):
 			continue // this version, or the CRD, is not there
 		case apierrors.IsForbidden(err):
-			c.addWarning(fmt.Sprintf("ServiceEntries cannot be read (`%s`): they are left out",
-				(&ErrForbidden{Verb: "list", Resource: "serviceentries.networking.istio.io"}).CanI()))
+			c.addWarning(fmt.Sprintf("%s cannot be read (`%s`): %s", kind,
+				(&ErrForbidden{Verb: "list", Resource: gvr.Resource + "." + gvr.Group}).CanI(), cost))
 		default:
-			c.addWarning(fmt.Sprintf("ServiceEntries left out: list %s: %v", gvr.GroupVersion(), err))
+			c.addWarning(fmt.Sprintf("%s: list %s: %v; %s", kind, gvr.GroupVersion(), err, cost))
 		}
 		return schema.GroupVersionResource{}, false
 	}
@@ -244,6 +254,9 @@ func (c *Catalog) informers() map[string]cache.SharedIndexInformer {
 	}
 	if c.entries != nil {
 		m["serviceentries.networking.istio.io"] = c.entries
+	}
+	if c.peerAuths != nil {
+		m["peerauthentications.security.istio.io"] = c.peerAuths
 	}
 	return m
 }
@@ -316,6 +329,13 @@ func (c *Catalog) setUpInformers() error {
 			AddFunc:    func(obj any) { c.markObject(obj, KindServiceEntry) },
 			UpdateFunc: func(_, cur any) { c.markObject(cur, KindServiceEntry) },
 			DeleteFunc: func(obj any) { c.markObject(obj, KindServiceEntry) },
+		}})
+	}
+	if c.peerAuths != nil {
+		handlers = append(handlers, handler{"peerauthentications.security.istio.io", c.peerAuths, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { c.peerAuthenticationChanged(obj) },
+			UpdateFunc: func(old, cur any) { c.peerAuthenticationChanged(old); c.peerAuthenticationChanged(cur) },
+			DeleteFunc: func(obj any) { c.peerAuthenticationChanged(obj) },
 		}})
 	}
 	c.handlersSynced = map[string]cache.InformerSynced{}
@@ -471,7 +491,11 @@ func (c *Catalog) namespaceChanged(obj any) {
 	if !ok || !c.synced.Load() {
 		return
 	}
-	ns := m.GetName()
+	c.markNamespace(m.GetName())
+}
+
+// markNamespace marks every Service and ServiceEntry of namespace ns.
+func (c *Catalog) markNamespace(ns string) {
 	var keys []objKey
 	for _, o := range byIndex(c.services, cache.NamespaceIndex, ns) {
 		if svc, ok := o.(*corev1.Service); ok {

@@ -106,6 +106,9 @@ func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	for _, gvr := range serviceEntryVersions {
 		listKinds[gvr] = "ServiceEntryList"
 	}
+	for _, gvr := range peerAuthenticationVersions {
+		listKinds[gvr] = "PeerAuthenticationList"
+	}
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, objs...)
 }
 
@@ -172,16 +175,15 @@ func (tc *testCatalog) waitForWatches(t testing.TB) {
 				watching[a.GetResource().Resource] = true
 			}
 		}
-		if tc.entries != nil {
-			for _, a := range tc.dyn.Actions() {
-				if a.GetVerb() == "watch" {
-					watching["serviceentries"] = true
-				}
+		for _, a := range tc.dyn.Actions() {
+			if a.GetVerb() == "watch" {
+				watching[a.GetResource().Resource] = true
 			}
 		}
 		missing := []string{}
-		for _, r := range append(want, "serviceentries") {
-			if r == "serviceentries" && tc.entries == nil {
+		dynamic := map[string]bool{"serviceentries": tc.entries != nil, "peerauthentications": tc.peerAuths != nil}
+		for _, r := range append(want, "serviceentries", "peerauthentications") {
+			if watch, isDynamic := dynamic[r]; isDynamic && !watch {
 				continue
 			}
 			if !watching[r] {

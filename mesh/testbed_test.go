@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -118,6 +120,43 @@ func TestDiscoveryAgainstTestbed(t *testing.T) {
 			t.Fatal("a new Service did not appear in the catalogue")
 		}
 	}
+
+	// A PeerAuthentication that disables mTLS for ratings makes it unreachable at once (the
+	// testbed's own policies, mesh-wide STRICT and productpage PERMISSIVE, keep the rest).
+	if s, err := cat.Lookup("productpage.bookinfo"); err != nil || !s.Reachable {
+		t.Errorf("productpage (PERMISSIVE): %+v, %v", s, err)
+	}
+	pa := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+		"metadata": map[string]any{"name": "ratings-plaintext", "namespace": "bookinfo"},
+		"spec":     map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": "ratings"}}, "mtls": map[string]any{"mode": "DISABLE"}},
+	}}
+	pas := tb.Dynamic().Resource(testbed.PeerAuthenticationGVR).Namespace("bookinfo")
+	if _, err := pas.Create(ctx, pa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer pas.Delete(ctx, "ratings-plaintext", metav1.DeleteOptions{})
+	waitForRatings := func(reachable bool) Service {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			if s, err := cat.Lookup("ratings.bookinfo"); err == nil && s.Reachable == reachable {
+				return s
+			}
+			select {
+			case <-cat.Changes():
+			case <-deadline:
+				t.Fatalf("ratings never became reachable=%v", reachable)
+			}
+		}
+	}
+	if s := waitForRatings(false); !strings.Contains(s.Reason, `PeerAuthentication "bookinfo/ratings-plaintext" disables mTLS`) {
+		t.Errorf("reason %q", s.Reason)
+	}
+	if err := pas.Delete(ctx, "ratings-plaintext", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitForRatings(true)
 }
 
 // The user with no permissions gets a Forbidden naming the verb, resource and can-i line.

@@ -40,10 +40,14 @@ const (
 var (
 	crdGVR          = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	ServiceEntryGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
+	// PeerAuthenticationGVR: the testbed's objects say what its sidecars do (mesh-wide STRICT,
+	// PERMISSIVE where a workload is), as istiod would have configured them from these.
+	PeerAuthenticationGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
 )
 
 // installIstio creates what an Istio install leaves in a cluster: istio-system and its
-// ConfigMaps, the east-west gateway Service with a load-balancer address, the ServiceEntry CRD,
+// ConfigMaps, the east-west gateway Service with a load-balancer address, the ServiceEntry and
+// PeerAuthentication CRDs with a mesh-wide STRICT PeerAuthentication,
 // mesh namespaces with the root certificate, and the RBAC of docs/rbac.yaml.
 func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Interface, tb *Testbed) error {
 	namespaces := []*corev1.Namespace{
@@ -120,16 +124,20 @@ func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Inter
 			return err
 		}
 	}
-	if err := installServiceEntryCRD(ctx, dyn); err != nil {
+	if err := installCRDs(ctx, dyn); err != nil {
+		return err
+	}
+	// The sidecars are STRICT unless a workload says PERMISSIVE (see createWorkload).
+	if err := createPeerAuthentication(ctx, dyn, IstioSystem, "default", nil, "STRICT"); err != nil {
 		return err
 	}
 	return applyRBAC(ctx, c, docs.RBAC)
 }
 
-// installServiceEntryCRD registers networking.istio.io ServiceEntry (schema left open) and waits
-// until it is served.
-func installServiceEntryCRD(ctx context.Context, dyn dynamic.Interface) error {
-	version := func(name string, storage bool) map[string]any {
+// installCRDs registers Istio's ServiceEntry and PeerAuthentication (schemas left open) and
+// waits until they are served.
+func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
+	version := func(name string, storage bool) any {
 		return map[string]any{
 			"name": name, "served": true, "storage": storage,
 			"schema": map[string]any{"openAPIV3Schema": map[string]any{
@@ -137,24 +145,61 @@ func installServiceEntryCRD(ctx context.Context, dyn dynamic.Interface) error {
 			}},
 		}
 	}
-	crd := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiextensions.k8s.io/v1",
-		"kind":       "CustomResourceDefinition",
-		"metadata":   map[string]any{"name": "serviceentries.networking.istio.io"},
-		"spec": map[string]any{
-			"group":    "networking.istio.io",
-			"scope":    "Namespaced",
-			"names":    map[string]any{"kind": "ServiceEntry", "listKind": "ServiceEntryList", "plural": "serviceentries", "singular": "serviceentry", "shortNames": []any{"se"}},
-			"versions": []any{version("v1", true), version("v1beta1", false), version("v1alpha3", false)},
-		},
-	}}
-	if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("ServiceEntry CRD: %w", err)
+	for _, c := range []struct {
+		gvr            schema.GroupVersionResource
+		kind, singular string
+		shortNames     []any
+		versions       []any
+	}{
+		{ServiceEntryGVR, "ServiceEntry", "serviceentry", []any{"se"}, []any{version("v1", true), version("v1beta1", false), version("v1alpha3", false)}},
+		{PeerAuthenticationGVR, "PeerAuthentication", "peerauthentication", []any{"pa"}, []any{version("v1", true), version("v1beta1", false)}},
+	} {
+		crd := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apiextensions.k8s.io/v1",
+			"kind":       "CustomResourceDefinition",
+			"metadata":   map[string]any{"name": c.gvr.Resource + "." + c.gvr.Group},
+			"spec": map[string]any{
+				"group":    c.gvr.Group,
+				"scope":    "Namespaced",
+				"names":    map[string]any{"kind": c.kind, "listKind": c.kind + "List", "plural": c.gvr.Resource, "singular": c.singular, "shortNames": c.shortNames},
+				"versions": c.versions,
+			},
+		}}
+		if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("%s CRD: %w", c.kind, err)
+		}
+		if err := waitFor(ctx, nil, c.kind+" CRD", func() error {
+			_, err := dyn.Resource(c.gvr).Namespace(IstioSystem).List(ctx, metav1.ListOptions{Limit: 1})
+			return err
+		}); err != nil {
+			return err
+		}
 	}
-	return waitFor(ctx, nil, "ServiceEntry CRD", func() error {
-		_, err := dyn.Resource(ServiceEntryGVR).Namespace(IstioSystem).List(ctx, metav1.ListOptions{Limit: 1})
-		return err
-	})
+	return nil
+}
+
+// createPeerAuthentication creates a PeerAuthentication; a nil selector makes it
+// namespace-wide (mesh-wide in istio-system).
+func createPeerAuthentication(ctx context.Context, dyn dynamic.Interface, namespace, name string, selector map[string]string, mode string) error {
+	spec := map[string]any{"mtls": map[string]any{"mode": mode}}
+	if selector != nil {
+		labels := map[string]any{}
+		for k, v := range selector {
+			labels[k] = v
+		}
+		spec["selector"] = map[string]any{"matchLabels": labels}
+	}
+	pa := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": PeerAuthenticationGVR.GroupVersion().String(),
+		"kind":       "PeerAuthentication",
+		"metadata":   map[string]any{"namespace": namespace, "name": name},
+		"spec":       spec,
+	}}
+	_, err := dyn.Resource(PeerAuthenticationGVR).Namespace(namespace).Create(ctx, pa, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("PeerAuthentication %s/%s: %w", namespace, name, err)
+	}
+	return nil
 }
 
 // applyRBAC creates the RBAC objects of a multi-document YAML file such as docs/rbac.yaml.
@@ -226,6 +271,11 @@ func createWorkload(ctx context.Context, c kubernetes.Interface, dyn dynamic.Int
 		return fmt.Errorf("pod status %s/%s: %w", w.Namespace, pod.Name, err)
 	}
 
+	if w.Permissive {
+		if err := createPeerAuthentication(ctx, dyn, w.Namespace, w.Name+"-permissive", map[string]string{"app": w.Name}, "PERMISSIVE"); err != nil {
+			return err
+		}
+	}
 	if w.ServiceEntryHost != "" {
 		return createServiceEntry(ctx, dyn, w)
 	}

@@ -273,6 +273,8 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"list", "", "namespaces", "", "", "", true},
 		{"list", "discovery.k8s.io", "endpointslices", "", "", "", true},
 		{"watch", "networking.istio.io", "serviceentries", "", "", "", true},
+		{"list", "security.istio.io", "peerauthentications", "", "", "", true},
+		{"watch", "security.istio.io", "peerauthentications", "", "", "", true},
 		{"get", "", "configmaps", "", "bookinfo", "istio-ca-root-cert", true},
 		{"get", "", "configmaps", "", "istio-system", "istio", true},
 		{"get", "", "configmaps", "", "istio-system", "istio-sidecar-injector", true},
@@ -287,6 +289,7 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"create", "", "services", "", "bookinfo", "", false},
 		{"delete", "", "pods", "", "bookinfo", "", false},
 		{"create", "networking.istio.io", "serviceentries", "", "bookinfo", "", false},
+		{"create", "security.istio.io", "peerauthentications", "", "bookinfo", "", false},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", "", false},
 	}
 	for _, c := range checks {

@@ -303,6 +303,27 @@ func TestJoinErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("mTLS disabled by a PeerAuthentication", func(t *testing.T) {
+		pas := testbed.Shared(t).Dynamic().Resource(testbed.PeerAuthenticationGVR).Namespace("bookinfo")
+		pa := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+			"metadata": map[string]any{"name": "ratings-plaintext", "namespace": "bookinfo"},
+			"spec":     map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": "ratings"}}, "mtls": map[string]any{"mode": "DISABLE"}},
+		}}
+		if _, err := pas.Create(context.Background(), pa, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pas.Delete(context.Background(), "ratings-plaintext", metav1.DeleteOptions{}) })
+		e := newEnv(t)
+		f := e.joinFails(nil, e.joinArgs("ratings.bookinfo")...)
+		f.check(t, exitUsage, []string{"ratings.bookinfo is not reachable", `PeerAuthentication "bookinfo/ratings-plaintext" disables mTLS`},
+			[]string{"meshjoin services"})
+		code, out, _ := e.run(e.args("services", "-A", "-o", "json")...)
+		if code != 0 || !strings.Contains(out, "ratings-plaintext") {
+			t.Errorf("services -o json (exit %d) does not give the reason:\n%.2000s", code, out)
+		}
+	})
+
 	t.Run("published network, host.docker.internal not forwarded", func(t *testing.T) {
 		// What a Linux engine does without Docker Desktop's forwarding: Envoy starts, but
 		// its connections to the config server at host.docker.internal are refused.
