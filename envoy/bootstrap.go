@@ -12,7 +12,6 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	overloadv3 "github.com/envoyproxy/go-control-plane/envoy/config/overload/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -98,16 +97,7 @@ func Bootstrap(opts BootstrapOptions) ([]byte, error) {
 	xds := &clusterv3.Cluster{
 		Name:           XDSClusterName,
 		ConnectTimeout: durationpb.New(connectTimeout),
-		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: XDSClusterName,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{
-				LbEndpoints: []*endpointv3.LbEndpoint{{
-					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-						Address: socketAddress(host, uint32(port)),
-					}},
-				}},
-			}},
-		},
+		LoadAssignment: oneEndpoint(XDSClusterName, socketAddress(host, uint32(port))),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{upstreamHTTP: h2},
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
@@ -223,16 +213,7 @@ func adminFront(host string, port uint32, token, socket string) (*listenerv3.Lis
 		Name:                 AdminListenerName,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
 		ConnectTimeout:       durationpb.New(connectTimeout),
-		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: AdminListenerName,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{
-				LbEndpoints: []*endpointv3.LbEndpoint{{
-					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-						Address: &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: socket}}},
-					}},
-				}},
-			}},
-		},
+		LoadAssignment: oneEndpoint(AdminListenerName, &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: socket}}}),
 	}
 	return l, c, nil
 }

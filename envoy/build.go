@@ -199,16 +199,7 @@ func buildCluster(name string, plan Plan, svc Service, port Port) (*clusterv3.Cl
 	c := &clusterv3.Cluster{
 		Name:           name,
 		ConnectTimeout: durationpb.New(connectTimeout),
-		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: name,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{
-				LbEndpoints: []*endpointv3.LbEndpoint{{
-					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-						Address: socketAddress(plan.Gateway.Host, plan.Gateway.Port),
-					}},
-				}},
-			}},
-		},
+		LoadAssignment: oneEndpoint(name, socketAddress(plan.Gateway.Host, plan.Gateway.Port)),
 		TransportSocket: &corev3.TransportSocket{
 			Name:       wellknown.TransportSocketTLS,
 			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tlsAny},
@@ -296,6 +287,18 @@ func adsConfigSource() *corev3.ConfigSource {
 	return &corev3.ConfigSource{
 		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
 		ResourceApiVersion:    corev3.ApiVersion_V3,
+	}
+}
+
+// oneEndpoint is the load assignment of a cluster with a single endpoint.
+func oneEndpoint(cluster string, addr *corev3.Address) *endpointv3.ClusterLoadAssignment {
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: cluster,
+		Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: addr}},
+			}},
+		}},
 	}
 }
 
