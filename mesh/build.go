@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/cache"
 )
 
 // refreshLocked rebuilds the entries marked dirty. A few changes are spliced into the sorted
@@ -330,6 +332,36 @@ func (c *Catalog) backingPods(ns string, selector map[string]string, targets []s
 
 // selectPods uses the label index: it starts from the smallest set of pods sharing one of the
 // selector's labels, then checks the rest of the selector.
+// workloadEntry is what a ServiceEntry takes from a WorkloadEntry it selects.
+type workloadEntry struct {
+	name, address, serviceAccount string
+}
+
+// selectWorkloadEntries lists the WorkloadEntries of ns whose labels match selector.
+func (c *Catalog) selectWorkloadEntries(ns string, selector map[string]string) []workloadEntry {
+	var out []workloadEntry
+	for _, o := range byIndex(c.workloadEntries, cache.NamespaceIndex, ns) {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		// Istio merges the object's labels with the entry's own (spec.labels win).
+		labels := maps.Clone(u.GetLabels())
+		specLabels, _, _ := unstructured.NestedStringMap(u.Object, "spec", "labels")
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		maps.Copy(labels, specLabels)
+		if !selects(selector, labels) {
+			continue
+		}
+		addr, _, _ := unstructured.NestedString(u.Object, "spec", "address")
+		sa, _, _ := unstructured.NestedString(u.Object, "spec", "serviceAccount")
+		out = append(out, workloadEntry{name: u.GetName(), address: addr, serviceAccount: sa})
+	}
+	return out
+}
+
 func (c *Catalog) selectPods(ns string, selector map[string]string) []*corev1.Pod {
 	if len(selector) == 0 || c.pods == nil {
 		return nil
@@ -470,6 +502,19 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 				s.Endpoints++
 			}
 		}
+		for _, we := range c.selectWorkloadEntries(s.Namespace, spec.WorkloadSelector.Labels) {
+			if we.address != "" {
+				s.Endpoints++
+			}
+			if we.serviceAccount == "" {
+				continue
+			}
+			if why := checkServiceAccount(we.serviceAccount); why != "" {
+				s.Warnings = append(s.Warnings, fmt.Sprintf("WorkloadEntry %s: service account %s ignored: %s", quoteShort(we.name), quoteShort(we.serviceAccount), why))
+				continue
+			}
+			add(spiffeID(c.trustDomain, s.Namespace, we.serviceAccount))
+		}
 	} else {
 		for _, ep := range spec.Endpoints {
 			if ep.Address != "" {
@@ -497,7 +542,7 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 	}
 	sort.Strings(ids)
 	s.Identities = expandTrustDomains(ids, c.trustDomain, c.aliases)
-	s.IdentitiesExact = len(ids) > 0 && (!usesPods || c.pods != nil)
+	s.IdentitiesExact = len(ids) > 0 && (!usesPods || (c.pods != nil && !c.workloadEntriesUnreadable))
 
 	s.Reachable, s.Reason = c.serviceEntryReachability(&spec, &s)
 	if s.Reachable && len(ids) == 0 {

@@ -32,6 +32,13 @@ var serviceEntryVersions = []schema.GroupVersionResource{
 	{Group: "networking.istio.io", Version: "v1alpha3", Resource: "serviceentries"},
 }
 
+// workloadEntryVersions: the VMs (and other non-pod workloads) a ServiceEntry may select.
+var workloadEntryVersions = []schema.GroupVersionResource{
+	{Group: "networking.istio.io", Version: "v1", Resource: "workloadentries"},
+	{Group: "networking.istio.io", Version: "v1beta1", Resource: "workloadentries"},
+	{Group: "networking.istio.io", Version: "v1alpha3", Resource: "workloadentries"},
+}
+
 // Informer index names.
 const (
 	indexSliceByService = "meshjoin/service" // EndpointSlice by "ns/service"
@@ -69,7 +76,11 @@ type Catalog struct {
 	pods       cache.SharedIndexInformer // nil when pods cannot be read
 	entries    cache.SharedIndexInformer // nil when ServiceEntries are not served or not readable
 	peerAuths  cache.SharedIndexInformer // nil when PeerAuthentications are not served or not readable
-	entriesGVR schema.GroupVersionResource
+	// workloadEntries is nil when WorkloadEntries are not served or not readable; unreadable
+	// says which (only then are the identities of VMs unknown).
+	workloadEntries           cache.SharedIndexInformer
+	workloadEntriesUnreadable bool
+	entriesGVR                schema.GroupVersionResource
 	// handlersSynced tells, per resource, whether our event handler has seen the first full list
 	// (an informer's own HasSynced only covers its cache, not the handlers).
 	handlersSynced map[string]cache.InformerSynced
@@ -178,9 +189,15 @@ func (c *Catalog) Start(ctx context.Context) error {
 		c.addWarning(fmt.Sprintf("pods cannot be read (`%s`): the identity check of every service falls back to the trust-domain prefix spiffe://%s/",
 			(&ErrForbidden{Verb: "list", Resource: "pods"}).CanI(), c.trustDomain))
 	}
-	entriesGVR, entriesOK := c.probeDynamic(ctx, probe, serviceEntryVersions, "ServiceEntries", "they are left out")
-	peerGVR, peerOK := c.probeDynamic(ctx, probe, peerAuthenticationVersions, "PeerAuthentications",
+	entriesGVR, entriesOK, _ := c.probeDynamic(ctx, probe, serviceEntryVersions, "ServiceEntries", "they are left out")
+	peerGVR, peerOK, _ := c.probeDynamic(ctx, probe, peerAuthenticationVersions, "PeerAuthentications",
 		"a service whose sidecars have mTLS disabled looks reachable, and its requests fail")
+	var weGVR schema.GroupVersionResource
+	var weOK bool
+	if entriesOK {
+		weGVR, weOK, c.workloadEntriesUnreadable = c.probeDynamic(ctx, probe, workloadEntryVersions, "WorkloadEntries",
+			"a ServiceEntry that selects VMs checks their identity against the trust-domain prefix only")
+	}
 
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0)
 	c.namespaces = factory.Core().V1().Namespaces().Informer()
@@ -192,6 +209,9 @@ func (c *Catalog) Start(ctx context.Context) error {
 	var dynFactory dynamicinformer.DynamicSharedInformerFactory
 	if entriesOK || peerOK {
 		dynFactory = dynamicinformer.NewDynamicSharedInformerFactory(c.dyn, 0)
+	}
+	if weOK {
+		c.workloadEntries = dynFactory.ForResource(weGVR).Informer()
 	}
 	if entriesOK {
 		c.entries = dynFactory.ForResource(entriesGVR).Informer()
@@ -219,17 +239,17 @@ func (c *Catalog) Start(ctx context.Context) error {
 }
 
 // probeDynamic finds the newest version of an Istio resource served, e.g. ServiceEntries.
-// A resource that is not served is left out silently, one that cannot be read with a warning
-// that says what it costs.
-func (c *Catalog) probeDynamic(ctx context.Context, probe metav1.ListOptions, versions []schema.GroupVersionResource, kind, cost string) (schema.GroupVersionResource, bool) {
+// A resource that is not served is left out silently (ok false, unreadable false), one that
+// cannot be read with a warning that says what it costs (ok false, unreadable true).
+func (c *Catalog) probeDynamic(ctx context.Context, probe metav1.ListOptions, versions []schema.GroupVersionResource, kind, cost string) (gvr schema.GroupVersionResource, ok, unreadable bool) {
 	if c.dyn == nil {
-		return schema.GroupVersionResource{}, false
+		return schema.GroupVersionResource{}, false, false
 	}
 	for _, gvr := range versions {
 		_, err := c.dyn.Resource(gvr).List(ctx, probe)
 		switch {
 		case err == nil:
-			return gvr, true
+			return gvr, true, false
 		case apierrors.IsNotFound(err):
 			continue // this version, or the CRD, is not there
 		case apierrors.IsForbidden(err):
@@ -238,9 +258,9 @@ func (c *Catalog) probeDynamic(ctx context.Context, probe metav1.ListOptions, ve
 		default:
 			c.addWarning(fmt.Sprintf("%s: list %s: %v; %s", kind, gvr.GroupVersion(), err, cost))
 		}
-		return schema.GroupVersionResource{}, false
+		return schema.GroupVersionResource{}, false, true
 	}
-	return schema.GroupVersionResource{}, false
+	return schema.GroupVersionResource{}, false, false
 }
 
 func (c *Catalog) informers() map[string]cache.SharedIndexInformer {
@@ -257,6 +277,9 @@ func (c *Catalog) informers() map[string]cache.SharedIndexInformer {
 	}
 	if c.peerAuths != nil {
 		m["peerauthentications.security.istio.io"] = c.peerAuths
+	}
+	if c.workloadEntries != nil {
+		m["workloadentries.networking.istio.io"] = c.workloadEntries
 	}
 	return m
 }
@@ -336,6 +359,20 @@ func (c *Catalog) setUpInformers() error {
 			AddFunc:    func(obj any) { c.peerAuthenticationChanged(obj) },
 			UpdateFunc: func(old, cur any) { c.peerAuthenticationChanged(old); c.peerAuthenticationChanged(cur) },
 			DeleteFunc: func(obj any) { c.peerAuthenticationChanged(obj) },
+		}})
+	}
+	if c.workloadEntries != nil {
+		// A WorkloadEntry's labels and service account matter to the ServiceEntries that
+		// select it, all in its namespace.
+		mark := func(obj any) {
+			if m, ok := metaOf(obj); ok && c.synced.Load() {
+				c.markNamespace(m.GetNamespace())
+			}
+		}
+		handlers = append(handlers, handler{"workloadentries.networking.istio.io", c.workloadEntries, cache.ResourceEventHandlerFuncs{
+			AddFunc:    mark,
+			UpdateFunc: func(_, cur any) { mark(cur) },
+			DeleteFunc: mark,
 		}})
 	}
 	c.handlersSynced = map[string]cache.InformerSynced{}

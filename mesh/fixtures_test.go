@@ -109,6 +109,9 @@ func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	for _, gvr := range peerAuthenticationVersions {
 		listKinds[gvr] = "PeerAuthenticationList"
 	}
+	for _, gvr := range workloadEntryVersions {
+		listKinds[gvr] = "WorkloadEntryList"
+	}
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, objs...)
 }
 
@@ -181,8 +184,8 @@ func (tc *testCatalog) waitForWatches(t testing.TB) {
 			}
 		}
 		missing := []string{}
-		dynamic := map[string]bool{"serviceentries": tc.entries != nil, "peerauthentications": tc.peerAuths != nil}
-		for _, r := range append(want, "serviceentries", "peerauthentications") {
+		dynamic := map[string]bool{"serviceentries": tc.entries != nil, "peerauthentications": tc.peerAuths != nil, "workloadentries": tc.workloadEntries != nil}
+		for _, r := range append(want, "serviceentries", "peerauthentications", "workloadentries") {
 			if watch, isDynamic := dynamic[r]; isDynamic && !watch {
 				continue
 			}

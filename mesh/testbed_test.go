@@ -157,6 +157,43 @@ func TestDiscoveryAgainstTestbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForRatings(true)
+
+	// A VM: a ServiceEntry selecting a WorkloadEntry gets the VM's service account.
+	wes := tb.Dynamic().Resource(testbed.WorkloadEntryGVR).Namespace("payments")
+	ses := tb.Dynamic().Resource(testbed.ServiceEntryGVR).Namespace("payments")
+	we := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
+		"metadata": map[string]any{"name": "billing-vm-1", "namespace": "payments"},
+		"spec":     map[string]any{"address": "10.9.0.1", "labels": map[string]any{"app": "billing-vm"}, "serviceAccount": "billing-vm"},
+	}}
+	se := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+		"metadata": map[string]any{"name": "billing", "namespace": "payments"},
+		"spec": map[string]any{"hosts": []any{"billing.vm.internal"}, "location": "MESH_INTERNAL", "resolution": "STATIC",
+			"ports":            []any{map[string]any{"number": int64(8080), "name": "http", "protocol": "HTTP"}},
+			"workloadSelector": map[string]any{"labels": map[string]any{"app": "billing-vm"}}},
+	}}
+	for _, o := range []struct {
+		client dynamic.ResourceInterface
+		obj    *unstructured.Unstructured
+	}{{wes, we}, {ses, se}} {
+		if _, err := o.client.Create(ctx, o.obj, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer o.client.Delete(ctx, o.obj.GetName(), metav1.DeleteOptions{})
+	}
+	deadline = time.After(20 * time.Second)
+	for {
+		s, err := cat.Lookup("billing.vm.internal")
+		if err == nil && slices.Equal(s.Identities, []string{id("payments", "billing-vm")}) && s.IdentitiesExact && s.Reachable {
+			break
+		}
+		select {
+		case <-cat.Changes():
+		case <-deadline:
+			t.Fatalf("the ServiceEntry selecting a WorkloadEntry: %+v, %v", s, err)
+		}
+	}
 }
 
 // The user with no permissions gets a Forbidden naming the verb, resource and can-i line.

@@ -43,6 +43,7 @@ var (
 	// PeerAuthenticationGVR: the testbed's objects say what its sidecars do (mesh-wide STRICT,
 	// PERMISSIVE where a workload is), as istiod would have configured them from these.
 	PeerAuthenticationGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
+	WorkloadEntryGVR      = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "workloadentries"}
 )
 
 // installIstio creates what an Istio install leaves in a cluster: istio-system and its
@@ -134,8 +135,8 @@ func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Inter
 	return applyRBAC(ctx, c, docs.RBAC)
 }
 
-// installCRDs registers Istio's ServiceEntry and PeerAuthentication (schemas left open) and
-// waits until they are served.
+// installCRDs registers Istio's ServiceEntry, WorkloadEntry and PeerAuthentication (schemas
+// left open) and waits until they are served.
 func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 	version := func(name string, storage bool) any {
 		return map[string]any{
@@ -153,6 +154,7 @@ func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 	}{
 		{ServiceEntryGVR, "ServiceEntry", "serviceentry", []any{"se"}, []any{version("v1", true), version("v1beta1", false), version("v1alpha3", false)}},
 		{PeerAuthenticationGVR, "PeerAuthentication", "peerauthentication", []any{"pa"}, []any{version("v1", true), version("v1beta1", false)}},
+		{WorkloadEntryGVR, "WorkloadEntry", "workloadentry", []any{"we"}, []any{version("v1", true), version("v1beta1", false), version("v1alpha3", false)}},
 	} {
 		crd := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "apiextensions.k8s.io/v1",

@@ -273,6 +273,7 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"list", "", "namespaces", "", "", "", true},
 		{"list", "discovery.k8s.io", "endpointslices", "", "", "", true},
 		{"watch", "networking.istio.io", "serviceentries", "", "", "", true},
+		{"list", "networking.istio.io", "workloadentries", "", "", "", true},
 		{"list", "security.istio.io", "peerauthentications", "", "", "", true},
 		{"watch", "security.istio.io", "peerauthentications", "", "", "", true},
 		{"get", "", "configmaps", "", "bookinfo", "istio-ca-root-cert", true},
@@ -290,6 +291,7 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"delete", "", "pods", "", "bookinfo", "", false},
 		{"create", "networking.istio.io", "serviceentries", "", "bookinfo", "", false},
 		{"create", "security.istio.io", "peerauthentications", "", "bookinfo", "", false},
+		{"create", "networking.istio.io", "workloadentries", "", "bookinfo", "", false},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", "", false},
 	}
 	for _, c := range checks {
