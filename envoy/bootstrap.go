@@ -95,9 +95,9 @@ func Bootstrap(opts BootstrapOptions) ([]byte, error) {
 		return nil, err
 	}
 	xds := &clusterv3.Cluster{
-		Name:           XDSClusterName,
-		ConnectTimeout: durationpb.New(connectTimeout),
-		LoadAssignment: oneEndpoint(XDSClusterName, socketAddress(host, uint32(port))),
+		Name:                          XDSClusterName,
+		ConnectTimeout:                durationpb.New(connectTimeout),
+		LoadAssignment:                oneEndpoint(XDSClusterName, socketAddress(host, uint32(port))),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{upstreamHTTP: h2},
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
@@ -213,7 +213,7 @@ func adminFront(host string, port uint32, token, socket string) (*listenerv3.Lis
 		Name:                 AdminListenerName,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
 		ConnectTimeout:       durationpb.New(connectTimeout),
-		LoadAssignment: oneEndpoint(AdminListenerName, &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: socket}}}),
+		LoadAssignment:       oneEndpoint(AdminListenerName, &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: socket}}}),
 	}
 	return l, c, nil
 }

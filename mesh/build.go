@@ -491,6 +491,20 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 			ids = append(ids, id)
 		}
 	}
+	// addWorkload counts a workload with an address as an endpoint and takes its service account.
+	addWorkload := func(what, address, sa string) {
+		if address != "" {
+			s.Endpoints++
+		}
+		if sa == "" {
+			return
+		}
+		if why := checkServiceAccount(sa); why != "" {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%s: service account %s ignored: %s", what, quoteShort(sa), why))
+			return
+		}
+		add(spiffeID(c.trustDomain, s.Namespace, sa))
+	}
 	usesPods := spec.WorkloadSelector != nil && len(spec.WorkloadSelector.Labels) > 0
 	if usesPods {
 		for _, p := range c.selectPods(s.Namespace, spec.WorkloadSelector.Labels) {
@@ -503,31 +517,11 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 			}
 		}
 		for _, we := range c.selectWorkloadEntries(s.Namespace, spec.WorkloadSelector.Labels) {
-			if we.address != "" {
-				s.Endpoints++
-			}
-			if we.serviceAccount == "" {
-				continue
-			}
-			if why := checkServiceAccount(we.serviceAccount); why != "" {
-				s.Warnings = append(s.Warnings, fmt.Sprintf("WorkloadEntry %s: service account %s ignored: %s", quoteShort(we.name), quoteShort(we.serviceAccount), why))
-				continue
-			}
-			add(spiffeID(c.trustDomain, s.Namespace, we.serviceAccount))
+			addWorkload("WorkloadEntry "+quoteShort(we.name), we.address, we.serviceAccount)
 		}
 	} else {
 		for _, ep := range spec.Endpoints {
-			if ep.Address != "" {
-				s.Endpoints++
-			}
-			if ep.ServiceAccount == "" {
-				continue
-			}
-			if why := checkServiceAccount(ep.ServiceAccount); why != "" {
-				s.Warnings = append(s.Warnings, fmt.Sprintf("endpoint %s: service account %s ignored: %s", quoteShort(ep.Address), quoteShort(ep.ServiceAccount), why))
-				continue
-			}
-			add(spiffeID(c.trustDomain, s.Namespace, ep.ServiceAccount))
+			addWorkload("endpoint "+quoteShort(ep.Address), ep.Address, ep.ServiceAccount)
 		}
 		if len(spec.Endpoints) == 0 && (spec.Resolution == "DNS" || spec.Resolution == "DNS_ROUND_ROBIN") {
 			s.Endpoints = len(s.Hosts) // the hosts themselves are resolved and used
