@@ -161,7 +161,7 @@ func (c *Catalog) buildService(svc *corev1.Service) Service {
 
 	s.Reachable, s.Reason = c.serviceReachability(svc, &s, nonTCP, pods)
 	if s.Reachable {
-		c.applyPeerAuthentications(svc, &s, pods)
+		c.applyPeerAuthentications(&s, c.disabledPorts(svc.Namespace, serviceWorkloads(svc, pods), servicePortTargets(svc)))
 	}
 	if s.Reachable && c.pods != nil && len(ids) == 0 {
 		s.Warnings = append(s.Warnings, "no service account found for its endpoints: the identity check falls back to the trust-domain prefix")
@@ -202,14 +202,14 @@ func (c *Catalog) serviceReachability(svc *corev1.Service, s *Service, nonTCP in
 	return true, ""
 }
 
-// applyPeerAuthentications leaves out the ports whose sidecars have mTLS disabled, and makes
-// the service unreachable when that is every port.
-func (c *Catalog) applyPeerAuthentications(svc *corev1.Service, s *Service, pods []*corev1.Pod) {
-	off := c.disabledPorts(svc, pods)
+// applyPeerAuthentications leaves out the ports whose sidecars have mTLS disabled (off, from
+// disabledPorts), and makes the service unreachable when that is every port.
+func (c *Catalog) applyPeerAuthentications(s *Service, off map[uint32]string) {
 	if len(off) == 0 {
 		return
 	}
 	var kept []Port
+	var dropped []string
 	var by string
 	for _, p := range s.Ports {
 		who, disabled := off[p.Number]
@@ -218,15 +218,15 @@ func (c *Catalog) applyPeerAuthentications(svc *corev1.Service, s *Service, pods
 			continue
 		}
 		by = who
-		s.Warnings = append(s.Warnings, fmt.Sprintf("port %d left out: PeerAuthentication %s disables mTLS there", p.Number, quoteShort(who)))
+		dropped = append(dropped, fmt.Sprintf("port %d left out: PeerAuthentication %s disables mTLS there", p.Number, quoteShort(who)))
 	}
-	if len(kept) > 0 {
-		s.Ports = kept
+	if len(kept) == 0 {
+		s.Reachable = false
+		s.Reason = fmt.Sprintf("PeerAuthentication %s disables mTLS (mode DISABLE): its sidecars expect plaintext, which the gateway's mTLS passthrough cannot deliver", quoteShort(by))
 		return
 	}
-	s.Warnings = nil
-	s.Reachable = false
-	s.Reason = fmt.Sprintf("PeerAuthentication %s disables mTLS (mode DISABLE): its sidecars expect plaintext, which the gateway's mTLS passthrough cannot deliver", quoteShort(by))
+	s.Ports = kept
+	s.Warnings = append(s.Warnings, dropped...)
 }
 
 // meshNamespace: sidecar injection by label istio-injection=enabled, or istio.io/rev when
@@ -335,6 +335,7 @@ func (c *Catalog) backingPods(ns string, selector map[string]string, targets []s
 // workloadEntry is what a ServiceEntry takes from a WorkloadEntry it selects.
 type workloadEntry struct {
 	name, address, serviceAccount string
+	labels                        map[string]string
 }
 
 // selectWorkloadEntries lists the WorkloadEntries of ns whose labels match selector.
@@ -357,7 +358,7 @@ func (c *Catalog) selectWorkloadEntries(ns string, selector map[string]string) [
 		}
 		addr, _, _ := unstructured.NestedString(u.Object, "spec", "address")
 		sa, _, _ := unstructured.NestedString(u.Object, "spec", "serviceAccount")
-		out = append(out, workloadEntry{name: u.GetName(), address: addr, serviceAccount: sa})
+		out = append(out, workloadEntry{name: u.GetName(), address: addr, serviceAccount: sa, labels: labels})
 	}
 	return out
 }
@@ -426,9 +427,10 @@ func splitList(s string) []string {
 type serviceEntrySpec struct {
 	Hosts []string `json:"hosts"`
 	Ports []struct {
-		Number   int64  `json:"number"`
-		Protocol string `json:"protocol"`
-		Name     string `json:"name"`
+		Number     int64  `json:"number"`
+		Protocol   string `json:"protocol"`
+		Name       string `json:"name"`
+		TargetPort int64  `json:"targetPort"`
 	} `json:"ports"`
 	Location   string `json:"location"`
 	Resolution string `json:"resolution"`
@@ -506,17 +508,20 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 		add(spiffeID(c.trustDomain, s.Namespace, sa))
 	}
 	usesPods := spec.WorkloadSelector != nil && len(spec.WorkloadSelector.Labels) > 0
+	var workloads []map[string]string // the selected workloads' labels, for PeerAuthentications
 	if usesPods {
 		for _, p := range c.selectPods(s.Namespace, spec.WorkloadSelector.Labels) {
 			if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				continue
 			}
+			workloads = append(workloads, p.Labels)
 			add(spiffeID(c.trustDomain, p.Namespace, serviceAccountOf(p)))
 			if p.Status.PodIP != "" && podReady(p) {
 				s.Endpoints++
 			}
 		}
 		for _, we := range c.selectWorkloadEntries(s.Namespace, spec.WorkloadSelector.Labels) {
+			workloads = append(workloads, we.labels)
 			addWorkload("WorkloadEntry "+quoteShort(we.name), we.address, we.serviceAccount)
 		}
 	} else {
@@ -539,6 +544,17 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 	s.IdentitiesExact = len(ids) > 0 && (!usesPods || (c.pods != nil && !c.workloadEntriesUnreadable))
 
 	s.Reachable, s.Reason = c.serviceEntryReachability(&spec, &s)
+	if s.Reachable {
+		var ports []portTarget
+		for _, p := range spec.Ports {
+			t := portTarget{service: uint32(p.Number), target: uint32(p.Number)}
+			if p.TargetPort > 0 && p.TargetPort <= 65535 {
+				t.target = uint32(p.TargetPort)
+			}
+			ports = append(ports, t)
+		}
+		c.applyPeerAuthentications(&s, c.disabledPorts(s.Namespace, workloads, ports))
+	}
 	if s.Reachable && len(ids) == 0 {
 		s.Warnings = append(s.Warnings, "no service account or subjectAltName declared: the identity check falls back to the trust-domain prefix")
 	}

@@ -122,37 +122,24 @@ func (c *Catalog) peerAuthenticationsIn(namespace string) []*peerAuthentication 
 	return out
 }
 
-// disabledPorts applies PeerAuthentications to a Service: the service ports on which mTLS is
-// disabled for every workload behind it (the gateway's passthrough reaches a sidecar that then
-// expects plaintext), each with the PeerAuthentication that says so. Workloads are the pods when they are known,
-// else the Service's selector stands for their labels.
-func (c *Catalog) disabledPorts(svc *corev1.Service, pods []*corev1.Pod) map[uint32]string {
-	if c.peerAuths == nil {
-		return nil
-	}
-	var workloads []map[string]string
-	for _, p := range pods {
-		workloads = append(workloads, p.Labels)
-	}
-	if len(workloads) == 0 && svc.Spec.Selector != nil {
-		workloads = append(workloads, maps.Clone(svc.Spec.Selector))
-	}
-	if len(workloads) == 0 {
+// portTarget is a service port and the workload port it leads to (0 when not known: a named
+// container port, which only policies without port levels can decide).
+type portTarget struct{ service, target uint32 }
+
+// disabledPorts applies PeerAuthentications to a service whose workloads in namespace carry
+// the given labels: the service ports on which mTLS is disabled for every workload (the
+// gateway's passthrough reaches a sidecar that then expects plaintext), each with the
+// PeerAuthentication that says so.
+func (c *Catalog) disabledPorts(namespace string, workloads []map[string]string, ports []portTarget) map[uint32]string {
+	if c.peerAuths == nil || len(workloads) == 0 {
 		return nil
 	}
 	out := map[uint32]string{}
-	for _, sp := range svc.Spec.Ports {
-		target := uint32(sp.Port)
-		switch {
-		case sp.TargetPort.Type == intstr.Int && sp.TargetPort.IntVal > 0:
-			target = uint32(sp.TargetPort.IntVal)
-		case sp.TargetPort.Type == intstr.String && sp.TargetPort.StrVal != "":
-			target = 0 // a named container port: only policies without port levels can tell
-		}
+	for _, p := range ports {
 		var by string
 		disabled := true
 		for _, labels := range workloads {
-			mode, who := c.mtlsMode(svc.Namespace, labels, target)
+			mode, who := c.mtlsMode(namespace, labels, p.target)
 			if mode != mtlsDisable {
 				disabled = false
 				break
@@ -160,8 +147,36 @@ func (c *Catalog) disabledPorts(svc *corev1.Service, pods []*corev1.Pod) map[uin
 			by = who
 		}
 		if disabled {
-			out[uint32(sp.Port)] = by
+			out[p.service] = by
 		}
+	}
+	return out
+}
+
+// serviceWorkloads are the labels of a Service's workloads: its pods' when known, else its
+// selector stands for them.
+func serviceWorkloads(svc *corev1.Service, pods []*corev1.Pod) []map[string]string {
+	var out []map[string]string
+	for _, p := range pods {
+		out = append(out, p.Labels)
+	}
+	if len(out) == 0 && svc.Spec.Selector != nil {
+		out = append(out, maps.Clone(svc.Spec.Selector))
+	}
+	return out
+}
+
+func servicePortTargets(svc *corev1.Service) []portTarget {
+	var out []portTarget
+	for _, sp := range svc.Spec.Ports {
+		t := portTarget{service: uint32(sp.Port), target: uint32(sp.Port)}
+		switch {
+		case sp.TargetPort.Type == intstr.Int && sp.TargetPort.IntVal > 0:
+			t.target = uint32(sp.TargetPort.IntVal)
+		case sp.TargetPort.Type == intstr.String && sp.TargetPort.StrVal != "":
+			t.target = 0
+		}
+		out = append(out, t)
 	}
 	return out
 }

@@ -78,3 +78,29 @@ func TestServiceEntrySelectsWorkloadEntries(t *testing.T) {
 		t.Errorf("warnings %q, want the can-i line for workloadentries", w)
 	}
 }
+
+// PeerAuthentications apply to the workloads a ServiceEntry selects, VMs included.
+func TestPeerAuthenticationOnServiceEntryWorkloads(t *testing.T) {
+	t.Parallel()
+	se := serviceEntry(seV1, "apps", "billing", map[string]any{
+		"hosts": []any{"billing.apps.mesh"}, "location": "MESH_INTERNAL", "resolution": "STATIC",
+		"ports": []any{
+			map[string]any{"number": int64(8080), "protocol": "HTTP", "name": "http"},
+			map[string]any{"number": int64(9090), "protocol": "HTTP", "name": "metrics", "targetPort": int64(19090)},
+		},
+		"workloadSelector": map[string]any{"labels": map[string]any{"app": "billing"}},
+	})
+	vm := weObject("apps", "vm-1", nil, map[string]any{"app": "billing", "kind": "vm"}, "10.3.0.1", "billing-vm")
+	metricsOff := peerAuth("apps", "vm-metrics-plaintext", 0, map[string]string{"kind": "vm"}, "", map[string]string{"19090": "DISABLE"})
+	c := startCatalog(t, nil, CatalogOptions{}, []runtime.Object{meshNS("apps")}, []runtime.Object{se, vm, metricsOff}, nil)
+	got := mustLookup(t, c.Catalog, "billing.apps.mesh")
+	if !got.Reachable || len(got.Ports) != 1 || got.Ports[0].Number != 8080 {
+		t.Fatalf("reachable %v (%s), ports %v; want 8080 only", got.Reachable, got.Reason, got.Ports)
+	}
+
+	allOff := peerAuth("apps", "vm-plaintext", 1, map[string]string{"kind": "vm"}, "DISABLE", nil)
+	c = startCatalog(t, nil, CatalogOptions{}, []runtime.Object{meshNS("apps")}, []runtime.Object{se, vm, allOff}, nil)
+	if got := mustLookup(t, c.Catalog, "billing.apps.mesh"); got.Reachable || !strings.Contains(got.Reason, `"apps/vm-plaintext" disables mTLS`) {
+		t.Errorf("reachable %v, reason %q; want unreachable by apps/vm-plaintext", got.Reachable, got.Reason)
+	}
+}
