@@ -186,6 +186,47 @@ func TestKillThenLeave(t *testing.T) {
 	}
 }
 
+// `meshjoin join ... | tee log`, then Ctrl-C: the terminal's SIGINT ends tee too, and the
+// pipe meshjoin writes its goodbye to is gone. That must not kill meshjoin before it has
+// cleaned up (Go exits on SIGPIPE from a write to stdout or stderr unless told otherwise).
+func TestSIGINTWithOutputPipeGone(t *testing.T) {
+	e := newEnv(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), e.joinArgs("ratings.bookinfo")...)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "Joined ") {
+		n, err := pr.Read(buf)
+		if err != nil {
+			t.Fatalf("join output ended before it joined: %v\n%s", err, out.String())
+		}
+		out.Write(buf[:n])
+	}
+	addr := e.addr("ratings.bookinfo")
+	pr.Close() // tee is gone
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("join ended with %v after SIGINT with its output pipe gone", err)
+		}
+	case <-time.After(45 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("join did not exit after SIGINT")
+	}
+	assertNoListener(t, addr+":9080")
+}
+
 // A join after a crashed session cleans up the crashed one first.
 func TestJoinAfterCrashCleansUp(t *testing.T) {
 	e := newEnv(t)

@@ -55,6 +55,7 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	keepRunningOnBrokenPipe()
 	errOut := g.streams.Err
 	cfg := session.Config{
 		Client: k.client, Dynamic: k.dynamic, Context: k.contextName,
@@ -137,3 +138,9 @@ func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
 	}
 	tw.Flush()
 }
+
+// keepRunningOnBrokenPipe makes a write to a closed stdout or stderr an error instead of the
+// end of the process. `meshjoin join ... | tee log`, then Ctrl-C: the terminal's SIGINT ends tee
+// as well, and Go would otherwise die of SIGPIPE at the first line written while leaving,
+// before the container and the hosts block are gone.
+func keepRunningOnBrokenPipe() { signal.Ignore(syscall.SIGPIPE) }

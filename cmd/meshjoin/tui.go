@@ -67,6 +67,7 @@ func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
 	if !g.streams.IsTTY {
 		return &session.UsageError{Msg: "the TUI needs a terminal", Hint: "run `meshjoin join SERVICE...` in scripts"}
 	}
+	keepRunningOnBrokenPipe()
 	prefix, err := o.prefix()
 	if err != nil {
 		return err
