@@ -544,7 +544,8 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 	if s.adminToken, err = envoy.NewAdminToken(); err != nil {
 		return err
 	}
-	ctx, started := s.watchConfigContact(ctx)
+	ctx, started, stop := s.watchConfigContact(ctx)
+	defer stop()
 	err = s.step(StepEnvoyStart, func() (string, error) {
 		rt, err := s.runtime(ctx)
 		if err != nil {
@@ -607,9 +608,10 @@ const configContactTimeout = 20 * time.Second
 
 // watchConfigContact returns a ctx that ends with ErrNoConfigContact as its cause when Envoy
 // has not asked the ADS server for configuration configContactTimeout after started is
-// called (in published mode: host.docker.internal not forwarded). Envoy's admin listener
+// called (in published mode: host.docker.internal not forwarded); stop ends the watch. Only
+// the start-up uses ctx: the runtimes detach Envoy's lifetime from it. Envoy's admin listener
 // answers only after that first fetch, so without this the start would wait for ctx alone.
-func (s *Session) watchConfigContact(ctx context.Context) (context.Context, func()) {
+func (s *Session) watchConfigContact(ctx context.Context) (_ context.Context, started, stop func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	start := make(chan struct{})
 	go func() {
@@ -629,7 +631,7 @@ func (s *Session) watchConfigContact(ctx context.Context) (context.Context, func
 			cancel(fmt.Errorf("%w in %s: Envoy reaches it at %s", ErrNoConfigContact, configContactTimeout, where))
 		}
 	}()
-	return ctx, sync.OnceFunc(func() { close(start) })
+	return ctx, sync.OnceFunc(func() { close(start) }), func() { cancel(nil) }
 }
 
 // noContact is err, or the watchdog's ErrNoConfigContact when that is why ctx ended.
