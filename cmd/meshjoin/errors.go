@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ const (
 	exitEnvironment = 6 // missing image, unwritable hosts file, a kubeconfig problem
 )
 
-// classify maps an error to an exit code and the next step for the user ("" when none).
+// classify maps an error to an exit code and the next step for the user.
 func classify(err error) (int, string) {
 	var (
 		forbidden *mesh.ErrForbidden
@@ -38,10 +39,13 @@ func classify(err error) (int, string) {
 		missing   *envoy.AddressUnavailableError
 		cfgErr    *configError
 		hostsErr  *session.HostsFileError
+		flagErr   *FlagError
 	)
 	switch {
+	case errors.As(err, &flagErr):
+		return exitUsage, flagErr.Hint()
 	case errors.As(err, &usage):
-		return exitUsage, usage.Hint
+		return exitUsage, cmp.Or(usage.Hint, hintUnknown)
 	case errors.As(err, &unknown), errors.As(err, &ambiguous):
 		return exitUsage, "`meshjoin services` lists what can be joined"
 	case errors.Is(err, certs.ErrInvalidIdentity):
@@ -80,10 +84,13 @@ func classify(err error) (int, string) {
 	case errors.As(err, &cfgErr):
 		return exitEnvironment, "check --kubeconfig / $KUBECONFIG and --context (`kubectl config get-contexts`)"
 	case errors.Is(err, hosts.ErrNotWritable):
-		return exitEnvironment, ""
+		return exitEnvironment, "run as a user who may sudo (--sudo auto), or give --hosts-file a file you may write"
 	}
-	return exitFailure, ""
+	return exitFailure, hintUnknown
 }
+
+// hintUnknown is the next step for an error no case above knows: every error prints one.
+const hintUnknown = "run again with --verbose for every step; docs/troubleshooting.md lists the known failures"
 
 // reportError prints err with its next step and returns the exit code.
 func reportError(w io.Writer, err error) int {
@@ -91,9 +98,6 @@ func reportError(w io.Writer, err error) int {
 		return exitOK
 	}
 	code, hint := classify(err)
-	fmt.Fprintf(w, "Error: %v\n", err)
-	if hint != "" {
-		fmt.Fprintf(w, "Next: %s\n", hint)
-	}
+	fmt.Fprintf(w, "Error: %v\nNext: %s\n", err, hint)
 	return code
 }

@@ -28,7 +28,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			return printStatus(g.streams, st)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	StringEnumFlag(cmd.Flags(), &output, "output", "o", "table", outputValues, "output format")
 	return cmd
 }
 
