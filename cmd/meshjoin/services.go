@@ -51,7 +51,7 @@ func newServicesCmd(g *globals) *cobra.Command {
 			for _, s := range list {
 				var ports []string
 				for _, p := range s.Ports {
-					ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+					ports = append(ports, mesh.PortLabel(p.Number, string(p.Protocol)))
 				}
 				joinable := "yes"
 				if !s.Reachable {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -57,7 +58,7 @@ func printStatus(s Streams, st session.Status) error {
 	for _, ss := range st.Services {
 		var ports []string
 		for _, p := range ss.Ports {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", ss.Key, ss.Addr, strings.Join(ports, ","), ss.Requests, ss.Errors, ss.Problem)
 	}
