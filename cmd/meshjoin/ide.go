@@ -36,7 +36,12 @@ are added or updated; everything else in your files stays byte-for-byte. See doc
 		Example: `  meshjoin ide vscode                 # show the diff
   meshjoin ide vscode --write         # write .vscode/tasks.json and launch.json
   meshjoin ide jetbrains --configuration server --write`,
-		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 || (args[0] != "vscode" && args[0] != "jetbrains") {
+				return &session.UsageError{Msg: fmt.Sprintf("which IDE? got %q", args), Hint: "`meshjoin ide vscode` or `meshjoin ide jetbrains` (GoLand, IntelliJ)"}
+			}
+			return nil
+		},
 		ValidArgs: []string{"vscode", "jetbrains"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return ideRun(cmd.Context(), g, o, args[0])
