@@ -18,7 +18,10 @@ import (
 
 type testLog struct{ t *testing.T }
 
-func (l testLog) Write(b []byte) (int, error) { l.t.Log(strings.TrimRight(string(b), "\n")); return len(b), nil }
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
 
 func workspace(t *testing.T, files map[string]string) (string, *Runner) {
 	t.Helper()
