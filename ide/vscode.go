@@ -63,8 +63,11 @@ func VSCode(o Options) (Plan, error) {
 		if cfg == nil {
 			plan.Notes = append(plan.Notes, "no launch configuration written: "+LaunchPath+" has none to copy and no go.mod, package.json, pyproject.toml, requirements.txt, pom.xml or build.gradle says which language to launch")
 		} else {
-			launches = append(launches, entry{cfg.getString("name"), cfg})
-			plan.Notes = append(plan.Notes, fmt.Sprintf("created launch configuration %q for %s", cfg.getString("name"), lang))
+			name := cfg.getString("name")
+			launches = append(launches, entry{name, cfg})
+			if !slices.ContainsFunc(launchDoc.elements(), func(el hujson.Value) bool { return stringMember(el, "name") == name }) {
+				plan.Notes = append(plan.Notes, fmt.Sprintf("created launch configuration %q for %s", name, lang))
+			}
 		}
 	}
 
