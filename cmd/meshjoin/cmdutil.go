@@ -5,6 +5,7 @@ package main
 // flags are checked while the command line is parsed, before anything runs.
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/session"
 )
 
 // FlagError is a mistake on the command line: an unknown flag, a bad flag value, a missing or
@@ -42,10 +44,12 @@ func markUsageErrors(root *cobra.Command) {
 	walk = func(c *cobra.Command) {
 		if args := c.Args; args != nil {
 			c.Args = func(cmd *cobra.Command, a []string) error {
-				if err := args(cmd, a); err != nil {
-					return &FlagError{Err: err, CommandPath: cmd.CommandPath()}
+				err := args(cmd, a)
+				var usage *session.UsageError
+				if err == nil || errors.As(err, &usage) { // a validator's own usage error keeps its hint
+					return err
 				}
-				return nil
+				return &FlagError{Err: err, CommandPath: cmd.CommandPath()}
 			}
 		}
 		for _, sub := range c.Commands() {
