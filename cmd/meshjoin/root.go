@@ -57,7 +57,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return g.setUpLogging()
+			if err := g.setUpLogging(); err != nil {
+				return err
+			}
+			return applyProjectFile(cmd, g)
 		},
 	}
 	f := root.PersistentFlags()
