@@ -18,7 +18,7 @@ const FileName = "meshjoin.yaml"
 
 // DefaultEnvFile is where `meshjoin env` writes and IDE configurations read the services'
 // environment when the file names no envFile; relative to the project file's directory.
-const DefaultEnvFile = ".meshjoin.env"
+const DefaultEnvFile = ".meshjoin/env"
 
 // File is the content of meshjoin.yaml (or meshjoin.local.yaml). Empty fields are unset.
 // Struct tags: yaml names the key; doc is the description published in the JSON Schema.
@@ -27,7 +27,7 @@ type File struct {
 	Settings `yaml:",inline"`
 
 	HostsFile   string             `yaml:"hostsFile,omitempty" doc:"hosts file to write (like --hosts-file); relative to this file's directory; default the system's"`
-	EnvFile     string             `yaml:"envFile,omitempty" doc:"where 'meshjoin env' writes the services' environment and IDE configurations read it; relative to this file's directory; default .meshjoin.env"`
+	EnvFile     string             `yaml:"envFile,omitempty" doc:"where 'meshjoin env' writes the services' environment and IDE configurations read it; relative to this file's directory; default .meshjoin/env"`
 	IdleTimeout Duration           `yaml:"idleTimeout,omitempty" doc:"the background session ('meshjoin up') ends after this long with no client; default never"`
 	Profiles    map[string]Profile `yaml:"profiles,omitempty" doc:"named sets of settings chosen with --profile NAME; a profile's fields override the top level's" names:"^[A-Za-z0-9][-A-Za-z0-9_.]*$"`
 }

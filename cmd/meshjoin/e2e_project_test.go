@@ -40,7 +40,8 @@ profiles:
   web:
     services: [ratings.bookinfo, productpage.bookinfo]
 `, "identity: dev/alice\n")
-	r := e.startJoin(e.args("join", "--sudo", "never", "--profile", "web")...)
+	// Its own address range: sessions of other tests on this machine use the default one.
+	r := e.startJoin(e.args("join", "--sudo", "never", "--profile", "web", "--address-range", "127.79.0.0/16")...)
 	st := e.state()
 	var keys []string
 	for _, s := range st.Services {

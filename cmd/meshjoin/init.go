@@ -105,7 +105,7 @@ func initRun(ctx context.Context, g *globals, o *initOptions, args []string) err
 	if o.identity == "" {
 		next = "add identity: <namespace>/<serviceaccount> to " + local + " (or the file), then meshjoin join"
 	}
-	fmt.Fprintf(g.streams.Err, "Next: %s, and add %s and %s to .gitignore.\n", next, local, project.DefaultEnvFile)
+	fmt.Fprintf(g.streams.Err, "Next: %s, and add %s and %s to .gitignore.\n", next, local, filepath.Dir(project.DefaultEnvFile)+"/")
 	return nil
 }
 
