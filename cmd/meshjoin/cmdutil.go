@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/project"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -89,7 +90,7 @@ func (e *EnumFlag) Set(v string) error {
 
 // The values of the enumerated flags, each list defined once.
 var (
-	runtimeValues      = []string{"docker", "native"}
+	runtimeValues      = project.Runtimes
 	envoyNetworkValues = []string{string(envoy.NetworkAuto), string(envoy.NetworkHost), string(envoy.NetworkPublished)}
 	sudoValues         = []string{"auto", "always", "never"}
 	outputValues       = []string{"table", "json", "yaml"}

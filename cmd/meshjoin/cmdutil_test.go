@@ -87,7 +87,6 @@ func TestUsageErrors(t *testing.T) {
 		msg  string // in the Error: line
 		next string // in the Next: line
 	}{
-		{"missing argument", []string{"join"}, "requires at least 1 arg(s), only received 0", "`meshjoin join --help`"},
 		{"unknown flag", []string{"join", "ratings.bookinfo", "--bogus"}, "unknown flag: --bogus", "`meshjoin join --help`"},
 		{"unknown shorthand", []string{"status", "-z"}, "unknown shorthand flag: 'z' in -z", "`meshjoin status --help`"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate" for "meshjoin"`, "`meshjoin --help`"},
@@ -131,5 +130,24 @@ func TestEnumFlagHelp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("join --help lacks %s:\n%s", want, out.String())
 		}
+	}
+}
+
+// A command that needs arguments (none of today's does: join and init take them from the
+// project file) gets cobra's missing-argument error as a usage error too.
+func TestMissingArgumentIsUsageError(t *testing.T) {
+	var errOut bytes.Buffer
+	st := Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errOut}
+	root := &cobra.Command{Use: "meshjoin", SilenceErrors: true, SilenceUsage: true}
+	root.AddCommand(&cobra.Command{Use: "needs", Args: cobra.MinimumNArgs(1), RunE: func(*cobra.Command, []string) error {
+		t.Error("ran without its argument")
+		return nil
+	}})
+	markUsageErrors(root)
+	if code := execute(root, []string{"needs"}, st); code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	if want := "Error: requires at least 1 arg(s), only received 0\nNext: see `meshjoin needs --help` for the flags and arguments\n"; errOut.String() != want {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
 	}
 }

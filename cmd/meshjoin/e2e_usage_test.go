@@ -19,7 +19,7 @@ func TestUsageExitCodeThroughBinary(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"join"}, "requires at least 1 arg"},
+		{[]string{"status", "now"}, `unknown command "now" for "meshjoin status"`},
 		{[]string{"join", "ratings.bookinfo", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 		{[]string{"join", "ratings.bookinfo", "--identity", "dev/alice", "--runtime", "foo"}, "valid values are {docker|native}"},
 		{[]string{"services", "-o", "xml"}, "valid values are {table|json|yaml}"},
