@@ -39,7 +39,10 @@ func classify(err error) (int, string) {
 		cfgErr    *configError
 		hostsErr  *session.HostsFileError
 	)
+	var coded exitCoder
 	switch {
+	case errors.As(err, &coded):
+		return coded.ExitCode(), coded.NextStep()
 	case errors.As(err, &usage):
 		return exitUsage, usage.Hint
 	case errors.As(err, &unknown), errors.As(err, &ambiguous):
@@ -85,12 +88,23 @@ func classify(err error) (int, string) {
 	return exitFailure, ""
 }
 
+// exitCoder is an error that knows its exit code and next step: the daemon's replies, and the
+// background commands' own.
+type exitCoder interface {
+	error
+	ExitCode() int
+	NextStep() string
+}
+
 // reportError prints err with its next step and returns the exit code.
 func reportError(w io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
 	code, hint := classify(err)
+	if err.Error() == "" { // a status passed on (run's command), already explained
+		return code
+	}
 	fmt.Fprintf(w, "Error: %v\n", err)
 	if hint != "" {
 		fmt.Fprintf(w, "Next: %s\n", hint)
