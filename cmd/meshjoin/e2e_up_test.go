@@ -18,10 +18,14 @@ import (
 	"github.com/meshjoin/meshjoin/testbed"
 )
 
+// bgAddressRange keeps these tests' listeners off the default range, which the other
+// end-to-end tests (possibly another checkout's, at the same time) use.
+const bgAddressRange = "127.79.0.0/16"
+
 // bgArgs are the flags of up and run against the testbed, with this env's hosts file.
 func (e *env) bgArgs(command string, rest ...string) []string {
 	return e.args(append([]string{command, "--identity", "dev/alice", "--hosts-file", e.hostsFile,
-		"--envoy-image", testbed.EnvoyImage, "--sudo", "never", "--wait", "90s"}, rest...)...)
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never", "--wait", "90s", "--address-range", bgAddressRange}, rest...)...)
 }
 
 // background is an env whose background session is ended (if a test left one) before the
@@ -241,7 +245,7 @@ func TestRunExitStatusAndEnvironment(t *testing.T) {
 		t.Fatalf("run -- sh -c 'exit 7': exit %d\n%s%s\nlog:\n%s", code, out, errOut, e.daemonLog())
 	}
 	f := strings.Fields(out)
-	if len(f) != 3 || !strings.HasPrefix(f[0], "127.77.") || !strings.HasSuffix(f[0], ":9080") || f[1] != "9080" || f[2] != "spiffe://"+e.tb.TrustDomain+"/ns/dev/sa/alice" {
+	if len(f) != 3 || !strings.HasPrefix(f[0], "127.79.") || !strings.HasSuffix(f[0], ":9080") || f[1] != "9080" || f[2] != "spiffe://"+e.tb.TrustDomain+"/ns/dev/sa/alice" {
 		t.Errorf("the command saw %q", out)
 	}
 	e.assertNoDaemon()
