@@ -92,6 +92,9 @@ var errNoIdentity = &session.UsageError{Msg: "no identity given", Hint: "pass --
 func ensureSession(ctx context.Context, cmd *cobra.Command, g *globals, o *joinOptions, b *backgroundOptions, services []string, keep bool) (*daemon.Client, daemon.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.wait)
 	defer cancel()
+	if len(services) == 0 {
+		services = o.project.Services // meshjoin.yaml's (or its --profile's)
+	}
 	services = qualify(services, g.namespace)
 	c := daemon.NewClient(g.stateDir)
 	req := daemon.ServicesRequest{Add: services, Keep: keep}
@@ -115,7 +118,7 @@ func ensureSession(ctx context.Context, cmd *cobra.Command, g *globals, o *joinO
 func startBackground(ctx context.Context, cmd *cobra.Command, g *globals, o *joinOptions, c *daemon.Client, req daemon.ServicesRequest) (daemon.Status, error) {
 	if len(req.Add) == 0 {
 		return daemon.Status{}, &session.UsageError{Msg: "no session is running and no services were named",
-			Hint: "name the services to join, e.g. `meshjoin up ratings.bookinfo`; `meshjoin services` lists them"}
+			Hint: "name the services to join (`meshjoin up ratings.bookinfo`), or list them in meshjoin.yaml (`meshjoin init` writes one)"}
 	}
 	if o.identity == "" {
 		return daemon.Status{}, errNoIdentity
