@@ -190,3 +190,23 @@ func TestControlSocketRefusesAnotherUser(t *testing.T) {
 		t.Fatalf("down: %d\n%s", code, errOut)
 	}
 }
+
+// up takes its services from the project file's profile; an unknown profile is refused
+// before anything starts.
+func TestUpWithProfile(t *testing.T) {
+	e := newBackgroundEnv(t)
+	e.writeProject("identity: dev/alice\nservices: [reviews.bookinfo]\nprofiles:\n  rate: {services: [ratings.bookinfo]}\n", "")
+	code, _, errOut := e.run(e.bgArgs("up", "--profile", "nosuch")...)
+	if code != exitUsage || !strings.Contains(errOut, "nosuch") || !strings.Contains(errOut, "Next: ") {
+		t.Errorf("up --profile nosuch: exit %d, want %d\n%s", code, exitUsage, errOut)
+	}
+	e.assertNoDaemon()
+	e.up("--profile", "rate")
+	st := e.bgStatus()
+	if len(st.Services) != 1 || st.Services[0].Key != "ratings.bookinfo" {
+		t.Fatalf("up --profile rate joined %+v, want ratings.bookinfo", st.Services)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}
