@@ -44,9 +44,12 @@ func classify(err error) (int, string) {
 		ideFile   *ide.InvalidFileError
 		ideConfig *ide.UnknownConfigurationError
 	)
+	var coded exitCoder
 	switch {
 	case errors.As(err, &flagErr):
 		return exitUsage, flagErr.Hint()
+	case errors.As(err, &coded):
+		return coded.ExitCode(), cmp.Or(coded.NextStep(), hintUnknown)
 	case errors.As(err, &usage):
 		return exitUsage, cmp.Or(usage.Hint, hintUnknown)
 	case errors.As(err, &unknown), errors.As(err, &ambiguous):
@@ -99,12 +102,23 @@ func classify(err error) (int, string) {
 // hintUnknown is the next step for an error no case above knows: every error prints one.
 const hintUnknown = "run again with --verbose for every step; docs/troubleshooting.md lists the known failures"
 
+// exitCoder is an error that knows its exit code and next step: the daemon's replies, and the
+// background commands' own.
+type exitCoder interface {
+	error
+	ExitCode() int
+	NextStep() string
+}
+
 // reportError prints err with its next step and returns the exit code.
 func reportError(w io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
 	code, hint := classify(err)
+	if err.Error() == "" { // a status passed on (run's command), already explained
+		return code
+	}
 	fmt.Fprintf(w, "Error: %v\nNext: %s\n", err, hint)
 	return code
 }
