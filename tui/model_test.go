@@ -189,8 +189,8 @@ func opened(t *testing.T) (*Model, *fakeBackend) {
 	}})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	feed(t, m, m.Init())
-	if !m.loaded || len(m.services) != 6 {
-		t.Fatalf("not loaded: %+v", m.services)
+	if !m.loaded || len(m.pick.services) != 6 {
+		t.Fatalf("not loaded: %+v", m.pick.services)
 	}
 	return m, f
 }
@@ -198,17 +198,17 @@ func opened(t *testing.T) (*Model, *fakeBackend) {
 func fixedNow() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) }
 
 func (m *Model) cursorKey() string {
-	if m.cursor >= len(m.items) || m.items[m.cursor].svc < 0 {
+	if m.pick.cursor >= len(m.pick.items) || m.pick.items[m.pick.cursor].svc < 0 {
 		return ""
 	}
-	return m.services[m.items[m.cursor].svc].Key()
+	return m.pick.services[m.pick.items[m.pick.cursor].svc].Key()
 }
 
 func shownKeys(m *Model) []string {
 	var out []string
-	for _, it := range m.items {
+	for _, it := range m.pick.items {
 		if it.svc >= 0 {
-			out = append(out, m.services[it.svc].Key())
+			out = append(out, m.pick.services[it.svc].Key())
 		}
 	}
 	return out
@@ -223,8 +223,8 @@ func TestTUIInitOpensAndListsByNamespace(t *testing.T) {
 		t.Fatalf("info %+v phase %v screen %v", m.info, m.phase, m.screen)
 	}
 	// three namespaces headers + six services
-	if len(m.items) != 9 || m.items[0].svc != -1 || m.items[0].ns != "bookinfo" {
-		t.Fatalf("items %+v", m.items)
+	if len(m.pick.items) != 9 || m.pick.items[0].svc != -1 || m.pick.items[0].ns != "bookinfo" {
+		t.Fatalf("items %+v", m.pick.items)
 	}
 	if m.cursorKey() != "productpage.bookinfo" {
 		t.Fatalf("cursor on %q", m.cursorKey())
@@ -234,7 +234,7 @@ func TestTUIInitOpensAndListsByNamespace(t *testing.T) {
 func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
 	m, f := opened(t)
 	press(t, m, "/")
-	if !m.filtering {
+	if !m.pick.filtering {
 		t.Fatal("/ does not start filtering")
 	}
 	typeText(t, m, "rtngs") // fuzzy: letters in order
@@ -242,15 +242,15 @@ func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
 		t.Fatalf("filter rtngs shows %v", got)
 	}
 	press(t, m, "enter", "space")
-	if m.filtering || !m.selected["ratings.bookinfo"] {
-		t.Fatalf("filtering %v selected %v", m.filtering, m.selected)
+	if m.pick.filtering || !m.pick.selected["ratings.bookinfo"] {
+		t.Fatalf("filtering %v selected %v", m.pick.filtering, m.pick.selected)
 	}
 	press(t, m, "/", "backspace", "backspace", "backspace", "backspace", "backspace")
 	typeText(t, m, "ledger")
 	press(t, m, "enter", "space")
 	press(t, m, "esc") // clears the filter
-	if m.filter != "" || len(shownKeys(m)) != 6 {
-		t.Fatalf("esc left filter %q", m.filter)
+	if m.pick.filter != "" || len(shownKeys(m)) != 6 {
+		t.Fatalf("esc left filter %q", m.pick.filter)
 	}
 	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
 	if m.screen != screenProgress || m.phase != phaseJoining || m.stateText() != "joining" {
@@ -294,7 +294,7 @@ func joinedModel(t *testing.T) (*Model, *fakeBackend) {
 	t.Helper()
 	m, f := opened(t)
 	f.status = dashStatus(2)
-	m.selected = map[string]bool{"ratings.bookinfo": true, "ledger.payments": true}
+	m.pick.selected = map[string]bool{"ratings.bookinfo": true, "ledger.payments": true}
 	press(t, m, "enter")
 	if m.screen != screenDashboard {
 		t.Fatalf("not on the dashboard: %v %s", m.screen, m.failed)
@@ -305,8 +305,8 @@ func joinedModel(t *testing.T) (*Model, *fakeBackend) {
 func TestTUIDashboardAddRemoveCopy(t *testing.T) {
 	m, f := joinedModel(t)
 	press(t, m, "+")
-	if m.screen != screenPicker || !m.selected["ratings.bookinfo"] || !m.selected["ledger.payments"] {
-		t.Fatalf("+ : screen %v selected %v", m.screen, m.selected)
+	if m.screen != screenPicker || !m.pick.selected["ratings.bookinfo"] || !m.pick.selected["ledger.payments"] {
+		t.Fatalf("+ : screen %v selected %v", m.screen, m.pick.selected)
 	}
 	press(t, m, "/")
 	typeText(t, m, "db")
@@ -386,25 +386,25 @@ func TestTUIQuitBeforeJoiningCloses(t *testing.T) {
 func TestTUIToggleNamespaceSkipsUnreachable(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "a")
-	if len(m.selected) != 3 {
-		t.Fatalf("a selected %v", m.selected)
+	if len(m.pick.selected) != 3 {
+		t.Fatalf("a selected %v", m.pick.selected)
 	}
 	press(t, m, "a")
-	if len(m.selected) != 0 {
-		t.Fatalf("second a left %v", m.selected)
+	if len(m.pick.selected) != 0 {
+		t.Fatalf("second a left %v", m.pick.selected)
 	}
 	press(t, m, "/")
 	typeText(t, m, "kubernetes")
 	press(t, m, "enter", "space")
-	if len(m.selected) != 0 || !strings.Contains(m.status, "no sidecar injection") {
-		t.Fatalf("unreachable selected %v, status %q", m.selected, m.status)
+	if len(m.pick.selected) != 0 || !strings.Contains(m.status, "no sidecar injection") {
+		t.Fatalf("unreachable selected %v, status %q", m.pick.selected, m.status)
 	}
-	if d := m.pickerDetail(newStyles(false)); !strings.Contains(d, "not reachable: namespace default has no sidecar injection") {
+	if d := m.pick.detail(newStyles(false)); !strings.Contains(d, "not reachable: namespace default has no sidecar injection") {
 		t.Fatalf("detail %q", d)
 	}
 	press(t, m, "a") // namespace of unreachable services only: nothing
-	if len(m.selected) != 0 {
-		t.Fatalf("a selected unreachable %v", m.selected)
+	if len(m.pick.selected) != 0 {
+		t.Fatalf("a selected unreachable %v", m.pick.selected)
 	}
 }
 
@@ -439,7 +439,7 @@ func TestTUICatalogChangesFollowed(t *testing.T) {
 func TestTUIProgressEventsAndFailure(t *testing.T) {
 	m, f := opened(t)
 	f.startErr = errors.New("create token for dev/alice: forbidden")
-	m.selected["ratings.bookinfo"] = true
+	m.pick.selected["ratings.bookinfo"] = true
 	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
 	// the start command is not run yet: feed the steps first
 	m.Update(progressMsg{Step: session.StepToken})
@@ -471,8 +471,8 @@ func TestTUIOpenFailureShowsHint(t *testing.T) {
 	}
 	f.openErr = nil
 	press(t, m, "enter")
-	if m.failed != "" || len(m.services) != 6 {
-		t.Fatalf("retry: %q %d", m.failed, len(m.services))
+	if m.failed != "" || len(m.pick.services) != 6 {
+		t.Fatalf("retry: %q %d", m.failed, len(m.pick.services))
 	}
 }
 
@@ -511,8 +511,8 @@ func TestTUIResizeKeepsCursorVisible(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "G")
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 8})
-	if m.cursor < m.offset || m.cursor >= m.offset+m.listHeight() {
-		t.Fatalf("cursor %d offset %d height %d", m.cursor, m.offset, m.listHeight())
+	if m.pick.cursor < m.pick.offset || m.pick.cursor >= m.pick.offset+m.pick.height {
+		t.Fatalf("cursor %d offset %d height %d", m.pick.cursor, m.pick.offset, m.pick.height)
 	}
 	if got := strings.Count(m.Render(), "\n") + 1; got != 8 {
 		t.Fatalf("%d lines at height 8", got)
@@ -564,16 +564,16 @@ func TestTUIMovesAndEscBackToDashboard(t *testing.T) {
 		t.Fatalf("G: %q", m.cursorKey())
 	}
 	press(t, m, "g")
-	if m.cursor != 0 {
-		t.Fatalf("g: %d", m.cursor)
+	if m.pick.cursor != 0 {
+		t.Fatalf("g: %d", m.pick.cursor)
 	}
 	m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
-	if m.cursor == 0 {
+	if m.pick.cursor == 0 {
 		t.Fatal("pgdown did not move")
 	}
 	m.Update(tea.KeyPressMsg{Code: tea.KeyPgUp})
-	if m.cursor != 0 {
-		t.Fatalf("pgup: %d", m.cursor)
+	if m.pick.cursor != 0 {
+		t.Fatalf("pgup: %d", m.pick.cursor)
 	}
 
 	j, _ := joinedModel(t)
@@ -612,7 +612,7 @@ func TestTUIInterruptLeaves(t *testing.T) {
 // q while a join runs cancels it and quits once Start has returned.
 func TestTUIQuitWhileJoiningWaits(t *testing.T) {
 	m, f := opened(t)
-	m.selected["ratings.bookinfo"] = true
+	m.pick.selected["ratings.bookinfo"] = true
 	_, startCmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
 	_, cmd := m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"})
 	feed(t, m, cmd)
