@@ -98,9 +98,14 @@ func screens(t *testing.T, w, h int) map[string]*Model {
 
 func TestTUIGolden(t *testing.T) {
 	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
-		for name, m := range screens(t, sz[0], sz[1]) {
+		renders := map[string]string{}
+		bubble(t, func(t *testing.T) {
+			for name, m := range screens(t, sz[0], sz[1]) {
+				renders[name] = m.Render()
+			}
+		})
+		for name, got := range renders {
 			t.Run(fmt.Sprintf("%s-%dx%d", name, sz[0], sz[1]), func(t *testing.T) {
-				got := m.Render()
 				lines := strings.Split(got, "\n")
 				if len(lines) != sz[1] {
 					t.Errorf("%d lines, want %d", len(lines), sz[1])
@@ -123,19 +128,23 @@ func TestTUIGolden(t *testing.T) {
 // colour-off screen exactly (a cut sequence, like "›" + line[1:] once did, shows up as text
 // such as "[91m!"). The coloured screens are golden files too.
 func TestTUIGoldenColor(t *testing.T) {
-	plain := screens(t, 80, 24)
-	for name, m := range screens(t, 80, 24) {
-		if name == "dashboard" {
-			press(t, m, "down") // the cursor off the row with errors: its ! is red
-			press(t, plain[name], "down")
-		}
-		t.Run(name, func(t *testing.T) {
+	colour, plain := map[string]string{}, map[string]string{}
+	bubble(t, func(t *testing.T) {
+		for name, m := range screens(t, 80, 24) {
+			if name == "dashboard" {
+				press(t, m, "down") // the cursor off the row with errors: its ! is red
+			}
+			plain[name] = m.Render()
 			m.opts.Color = true
-			got := m.Render()
+			colour[name] = m.Render()
+		}
+	})
+	for name, got := range colour {
+		t.Run(name, func(t *testing.T) {
 			if !strings.Contains(got, "\x1b[") {
 				t.Fatal("no styles with colour on")
 			}
-			want := plain[name].Render()
+			want := plain[name]
 			if stripped := stripANSI(got); stripped != want {
 				t.Errorf("colour screen without its escapes differs from the plain one:\n--- stripped\n%s\n--- plain\n%s", stripped, want)
 			}
@@ -171,11 +180,13 @@ func checkGolden(t *testing.T, path, got string) {
 }
 
 func TestTUIColorHonoursNoColor(t *testing.T) {
-	m, _ := opened(t)
-	m.opts.Color = true
-	if !strings.Contains(m.Render(), "\x1b[") {
-		t.Fatal("no styles with colour on")
-	}
+	bubble(t, func(t *testing.T) {
+		m, _ := opened(t)
+		m.opts.Color = true
+		if !strings.Contains(m.Render(), "\x1b[") {
+			t.Fatal("no styles with colour on")
+		}
+	})
 	t.Setenv("NO_COLOR", "1")
 	o := Options{Color: true}
 	applyEnv(&o)

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -187,23 +186,4 @@ func (m *Model) helpRows() [][2]string {
 		rows = append(rows, [2]string{b.Help().Key, b.long})
 	}
 	return rows
-}
-
-// KeysMarkdown is docs/tui.md's key table, generated from the key map.
-func KeysMarkdown() string {
-	var b strings.Builder
-	b.WriteString("| where | key | what |\n|---|---|---|\n")
-	for _, g := range groups {
-		for _, k := range g.keys {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", g.where, mdKey(k.Help().Key), k.long)
-		}
-	}
-	return b.String()
-}
-
-func mdKey(k string) string {
-	if strings.Contains(k, " ") || k == "type" {
-		return k
-	}
-	return "`" + k + "`"
 }

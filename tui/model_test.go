@@ -3,10 +3,12 @@ package tui
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -22,6 +24,7 @@ type fakeBackend struct {
 	changes   chan struct{}
 	progress  chan session.Event
 	proxyDone chan struct{}
+	proxyOnce sync.Once
 	opened    []string
 	started   [][]string
 	applied   [][]string
@@ -34,8 +37,13 @@ type fakeBackend struct {
 	status    Status
 }
 
+// newFake returns a fake backend; inside a bubble, its channels belong to the bubble.
 func newFake() *fakeBackend {
-	return &fakeBackend{services: fixtureServices(), changes: make(chan struct{}, 1), progress: make(chan session.Event, 16), proxyDone: make(chan struct{})}
+	f := &fakeBackend{services: fixtureServices(), changes: make(chan struct{}, 1), progress: make(chan session.Event, 16), proxyDone: make(chan struct{})}
+	fakesMu.Lock()
+	fakes = append(fakes, f)
+	fakesMu.Unlock()
+	return f
 }
 
 func (f *fakeBackend) Open(_ context.Context, id string) (Info, error) {
@@ -107,8 +115,10 @@ func fixtureServices() []mesh.Service {
 	}
 }
 
-// feed runs cmd and gives the model every message that arrives within a moment, recursively,
-// except the spinner's and status ticks (timers) and blocking listeners, which are dropped.
+// feed runs cmd and gives the model every message it produces, recursively. It runs in a
+// synctest bubble (see bubble): a command still blocked once every goroutine of the bubble is
+// blocked (a timer, a listener on a backend channel nothing was sent on) is left waiting,
+// deterministically, instead of after a timeout. Spinner and status ticks are dropped.
 func feed(t *testing.T, m *Model, cmd tea.Cmd) (quit bool) {
 	t.Helper()
 	if cmd == nil {
@@ -116,11 +126,12 @@ func feed(t *testing.T, m *Model, cmd tea.Cmd) (quit bool) {
 	}
 	ch := make(chan tea.Msg, 1)
 	go func() { ch <- cmd() }()
+	synctest.Wait()
 	var msg tea.Msg
 	select {
 	case msg = <-ch:
-	case <-time.After(60 * time.Millisecond):
-		return false
+	default:
+		return false // blocked: a timer or a listener
 	}
 	switch msg := msg.(type) {
 	case nil, spinMsg, statusTickMsg:
@@ -138,6 +149,43 @@ func feed(t *testing.T, m *Model, cmd tea.Cmd) (quit bool) {
 	_, next := m.Update(msg)
 	return feed(t, m, next)
 }
+
+// bubble runs f in a synctest bubble, as feed needs, and then lets the commands left waiting
+// finish: it closes the channels of the fakes made inside, and the bubble's fake clock runs
+// the timers out.
+func bubble(t *testing.T, f func(t *testing.T)) {
+	synctest.Test(t, func(t *testing.T) {
+		fakesMu.Lock()
+		first := len(fakes)
+		fakesMu.Unlock()
+		t.Cleanup(func() { // also after a failed test
+			fakesMu.Lock()
+			mine := fakes[first:]
+			fakesMu.Unlock()
+			for _, fk := range mine {
+				fk.closeChannels()
+			}
+			time.Sleep(time.Hour)
+		})
+		f(t)
+	})
+}
+
+var (
+	fakesMu sync.Mutex
+	fakes   []*fakeBackend
+)
+
+func (f *fakeBackend) closeChannels() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.changes)
+	close(f.progress)
+	f.closeProxy()
+}
+
+// closeProxy says the local Envoy exited (once).
+func (f *fakeBackend) closeProxy() { f.proxyOnce.Do(func() { close(f.proxyDone) }) }
 
 func press(t *testing.T, m *Model, keys ...string) (quit bool) {
 	t.Helper()
@@ -215,6 +263,10 @@ func shownKeys(m *Model) []string {
 }
 
 func TestTUIInitOpensAndListsByNamespace(t *testing.T) {
+	bubble(t, testTUIInitOpensAndListsByNamespace)
+}
+
+func testTUIInitOpensAndListsByNamespace(t *testing.T) {
 	m, f := opened(t)
 	if got := f.opened; !slices.Equal(got, []string{"dev/alice"}) {
 		t.Fatalf("opened %v", got)
@@ -231,7 +283,9 @@ func TestTUIInitOpensAndListsByNamespace(t *testing.T) {
 	}
 }
 
-func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
+func TestTUIFilterFuzzySelectAndJoin(t *testing.T) { bubble(t, testTUIFilterFuzzySelectAndJoin) }
+
+func testTUIFilterFuzzySelectAndJoin(t *testing.T) {
 	m, f := opened(t)
 	press(t, m, "/")
 	if !m.pick.filtering {
@@ -263,6 +317,10 @@ func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
 }
 
 func TestTUIStartedShowsDashboardWithStatus(t *testing.T) {
+	bubble(t, testTUIStartedShowsDashboardWithStatus)
+}
+
+func testTUIStartedShowsDashboardWithStatus(t *testing.T) {
 	m, f := opened(t)
 	f.status = dashStatus(2)
 	press(t, m, "down", "down", "space", "enter")
@@ -302,7 +360,9 @@ func joinedModel(t *testing.T) (*Model, *fakeBackend) {
 	return m, f
 }
 
-func TestTUIDashboardAddRemoveCopy(t *testing.T) {
+func TestTUIDashboardAddRemoveCopy(t *testing.T) { bubble(t, testTUIDashboardAddRemoveCopy) }
+
+func testTUIDashboardAddRemoveCopy(t *testing.T) {
 	m, f := joinedModel(t)
 	press(t, m, "+")
 	if m.screen != screenPicker || !m.pick.selected["ratings.bookinfo"] || !m.pick.selected["ledger.payments"] {
@@ -326,14 +386,20 @@ func TestTUIDashboardAddRemoveCopy(t *testing.T) {
 	if m.status != "copied: curl http://ratings.bookinfo:9080/" {
 		t.Fatalf("c: status %q", m.status)
 	}
-	// the copy is an OSC 52 clipboard command
+	// the copy is an OSC 52 clipboard command carrying the command shown
 	_, cmd := m.Update(tea.KeyPressMsg{Code: 'c', Text: "c"})
 	if cmd == nil {
 		t.Fatal("c returns no clipboard command")
 	}
+	msg := cmd()
+	if v := reflect.ValueOf(msg); reflect.TypeOf(msg).Name() != "setClipboardMsg" || v.String() != "curl http://ratings.bookinfo:9080/" {
+		t.Fatalf("c: %T %v, want the clipboard set to the curl command", msg, msg)
+	}
 }
 
-func TestTUIApplyFailureKeepsSession(t *testing.T) {
+func TestTUIApplyFailureKeepsSession(t *testing.T) { bubble(t, testTUIApplyFailureKeepsSession) }
+
+func testTUIApplyFailureKeepsSession(t *testing.T) {
 	m, f := joinedModel(t)
 	f.applyErr = errors.New("unknown service nope.x")
 	press(t, m, "+", "enter")
@@ -342,7 +408,9 @@ func TestTUIApplyFailureKeepsSession(t *testing.T) {
 	}
 }
 
-func TestTUILogsHelpAndQuit(t *testing.T) {
+func TestTUILogsHelpAndQuit(t *testing.T) { bubble(t, testTUILogsHelpAndQuit) }
+
+func testTUILogsHelpAndQuit(t *testing.T) {
 	m, f := joinedModel(t)
 	m.opts.Logs = func() []string { return []string{"level=INFO msg=hello"} }
 	press(t, m, "l")
@@ -369,14 +437,18 @@ func TestTUILogsHelpAndQuit(t *testing.T) {
 	}
 }
 
-func TestTUICtrlCLeavesWhenJoined(t *testing.T) {
+func TestTUICtrlCLeavesWhenJoined(t *testing.T) { bubble(t, testTUICtrlCLeavesWhenJoined) }
+
+func testTUICtrlCLeavesWhenJoined(t *testing.T) {
 	m, f := joinedModel(t)
 	if !press(t, m, "ctrl+c") || f.left != 1 {
 		t.Fatalf("ctrl+c: left %d", f.left)
 	}
 }
 
-func TestTUIQuitBeforeJoiningCloses(t *testing.T) {
+func TestTUIQuitBeforeJoiningCloses(t *testing.T) { bubble(t, testTUIQuitBeforeJoiningCloses) }
+
+func testTUIQuitBeforeJoiningCloses(t *testing.T) {
 	m, f := opened(t)
 	if !press(t, m, "q") || f.closed != 1 || f.left != 0 {
 		t.Fatalf("closed %d left %d", f.closed, f.left)
@@ -384,6 +456,10 @@ func TestTUIQuitBeforeJoiningCloses(t *testing.T) {
 }
 
 func TestTUIToggleNamespaceSkipsUnreachable(t *testing.T) {
+	bubble(t, testTUIToggleNamespaceSkipsUnreachable)
+}
+
+func testTUIToggleNamespaceSkipsUnreachable(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "a")
 	if len(m.pick.selected) != 3 {
@@ -408,7 +484,9 @@ func TestTUIToggleNamespaceSkipsUnreachable(t *testing.T) {
 	}
 }
 
-func TestTUIEnterWithoutSelection(t *testing.T) {
+func TestTUIEnterWithoutSelection(t *testing.T) { bubble(t, testTUIEnterWithoutSelection) }
+
+func testTUIEnterWithoutSelection(t *testing.T) {
 	m, f := opened(t)
 	press(t, m, "enter")
 	if len(f.started) != 0 || !strings.Contains(m.status, "nothing selected") {
@@ -416,13 +494,19 @@ func TestTUIEnterWithoutSelection(t *testing.T) {
 	}
 }
 
-func TestTUICatalogChangesFollowed(t *testing.T) {
+func TestTUICatalogChangesFollowed(t *testing.T) { bubble(t, testTUICatalogChangesFollowed) }
+
+func testTUICatalogChangesFollowed(t *testing.T) {
 	m, f := opened(t)
 	press(t, m, "down", "down") // ratings
 	f.mu.Lock()
 	f.services = append([]mesh.Service{svc("details", "bookinfo", true, mesh.Port{Number: 9080, Protocol: "HTTP"})}, f.services...)
 	f.services = slices.DeleteFunc(f.services, func(s mesh.Service) bool { return s.Name == "db" })
-	f.changes = make(chan struct{}, 1) // the listener armed by Init belongs to the dropped feed
+	// The listener armed by Init waits on the old channel for a feed that has returned: a new
+	// channel for the one armed below; closing the old one lets the first end.
+	old := f.changes
+	defer close(old)
+	f.changes = make(chan struct{}, 1)
 	f.mu.Unlock()
 	cmd := m.listenCatalog()
 	f.changes <- struct{}{}
@@ -436,7 +520,9 @@ func TestTUICatalogChangesFollowed(t *testing.T) {
 	}
 }
 
-func TestTUIProgressEventsAndFailure(t *testing.T) {
+func TestTUIProgressEventsAndFailure(t *testing.T) { bubble(t, testTUIProgressEventsAndFailure) }
+
+func testTUIProgressEventsAndFailure(t *testing.T) {
 	m, f := opened(t)
 	f.startErr = errors.New("create token for dev/alice: forbidden")
 	m.pick.selected["ratings.bookinfo"] = true
@@ -461,7 +547,9 @@ func TestTUIProgressEventsAndFailure(t *testing.T) {
 	}
 }
 
-func TestTUIOpenFailureShowsHint(t *testing.T) {
+func TestTUIOpenFailureShowsHint(t *testing.T) { bubble(t, testTUIOpenFailureShowsHint) }
+
+func testTUIOpenFailureShowsHint(t *testing.T) {
 	f := newFake()
 	f.openErr = errors.New("list services: forbidden")
 	m := New(Options{Backend: f, Identity: "dev/alice", Hint: func(error) string { return "check RBAC" }})
@@ -476,15 +564,19 @@ func TestTUIOpenFailureShowsHint(t *testing.T) {
 	}
 }
 
-func TestTUIProxyDiesLeaves(t *testing.T) {
+func TestTUIProxyDiesLeaves(t *testing.T) { bubble(t, testTUIProxyDiesLeaves) }
+
+func testTUIProxyDiesLeaves(t *testing.T) {
 	m, f := joinedModel(t)
-	close(f.proxyDone)
+	f.closeProxy()
 	if !feed(t, m, m.listenProxy()) || f.left != 1 {
 		t.Fatalf("left %d", f.left)
 	}
 }
 
-func TestTUIIdentityChooser(t *testing.T) {
+func TestTUIIdentityChooser(t *testing.T) { bubble(t, testTUIIdentityChooser) }
+
+func testTUIIdentityChooser(t *testing.T) {
 	f := newFake()
 	f.accounts = []string{"dev/alice", "dev/bob"}
 	m := New(Options{Backend: f})
@@ -507,7 +599,9 @@ func TestTUIIdentityChooser(t *testing.T) {
 	}
 }
 
-func TestTUIResizeKeepsCursorVisible(t *testing.T) {
+func TestTUIResizeKeepsCursorVisible(t *testing.T) { bubble(t, testTUIResizeKeepsCursorVisible) }
+
+func testTUIResizeKeepsCursorVisible(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "G")
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 8})
@@ -519,7 +613,9 @@ func TestTUIResizeKeepsCursorVisible(t *testing.T) {
 	}
 }
 
-func TestTUIStatusTickRefreshes(t *testing.T) {
+func TestTUIStatusTickRefreshes(t *testing.T) { bubble(t, testTUIStatusTickRefreshes) }
+
+func testTUIStatusTickRefreshes(t *testing.T) {
 	m, f := joinedModel(t)
 	f.status = dashStatus(3)
 	_, cmd := m.Update(statusTickMsg{})
@@ -557,7 +653,9 @@ func TestTUIP50Format(t *testing.T) {
 	}
 }
 
-func TestTUIMovesAndEscBackToDashboard(t *testing.T) {
+func TestTUIMovesAndEscBackToDashboard(t *testing.T) { bubble(t, testTUIMovesAndEscBackToDashboard) }
+
+func testTUIMovesAndEscBackToDashboard(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "G")
 	if m.cursorKey() != "ledger.payments" {
@@ -583,25 +681,38 @@ func TestTUIMovesAndEscBackToDashboard(t *testing.T) {
 	}
 }
 
-func TestTUISpinnerRunsOnlyWhileBusy(t *testing.T) {
+func TestTUISpinnerRunsOnlyWhileBusy(t *testing.T) { bubble(t, testTUISpinnerRunsOnlyWhileBusy) }
+
+func testTUISpinnerRunsOnlyWhileBusy(t *testing.T) {
 	m, _ := opened(t)
 	m.spinArmed = true
 	if _, cmd := m.Update(spinMsg{}); cmd != nil || m.spin != 1 {
 		t.Fatalf("idle spinner re-armed (spin %d)", m.spin)
 	}
 	m.busy = true
-	if _, cmd := m.Update(spinMsg{}); cmd == nil {
+	_, cmd := m.Update(spinMsg{})
+	if cmd == nil || !m.spinArmed {
 		t.Fatal("busy spinner not re-armed")
 	}
-	if _, cmd := m.Update(spinMsg{}); cmd == nil || !m.spinArmed {
-		t.Fatal("spinner not re-armed")
-	}
-	if cmd := m.spinner(); cmd != nil {
+	if second := m.spinner(); second != nil {
 		t.Fatal("a second spinner tick armed")
+	}
+	// The armed command is the next frame's tick: it fires once the bubble's clock has moved.
+	got := make(chan tea.Msg, 1)
+	go func() { got <- cmd() }()
+	time.Sleep(time.Second)
+	if msg := <-got; msg != (spinMsg{}) {
+		t.Fatalf("spinner tick delivered %T", msg)
+	}
+	m.Update(spinMsg{})
+	if m.spin != 3 {
+		t.Fatalf("spin %d after three frames", m.spin)
 	}
 }
 
-func TestTUIInterruptLeaves(t *testing.T) {
+func TestTUIInterruptLeaves(t *testing.T) { bubble(t, testTUIInterruptLeaves) }
+
+func testTUIInterruptLeaves(t *testing.T) {
 	m, f := joinedModel(t)
 	_, cmd := m.Update(tea.InterruptMsg{})
 	if !feed(t, m, cmd) || f.left != 1 {
@@ -610,7 +721,9 @@ func TestTUIInterruptLeaves(t *testing.T) {
 }
 
 // q while a join runs cancels it and quits once Start has returned.
-func TestTUIQuitWhileJoiningWaits(t *testing.T) {
+func TestTUIQuitWhileJoiningWaits(t *testing.T) { bubble(t, testTUIQuitWhileJoiningWaits) }
+
+func testTUIQuitWhileJoiningWaits(t *testing.T) {
 	m, f := opened(t)
 	m.pick.selected["ratings.bookinfo"] = true
 	_, startCmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
