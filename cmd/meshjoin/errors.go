@@ -41,8 +41,11 @@ func classify(err error) (int, string) {
 		hostsErr  *session.HostsFileError
 		ideFile   *ide.InvalidFileError
 		ideConfig *ide.UnknownConfigurationError
+		notReady  *doctorFailedError
 	)
 	switch {
+	case errors.As(err, &notReady):
+		return notReady.exitCode(), "fix what is marked ✗ above, then run `meshjoin doctor` again"
 	case errors.As(err, &usage):
 		return exitUsage, usage.Hint
 	case errors.As(err, &unknown), errors.As(err, &ambiguous):
