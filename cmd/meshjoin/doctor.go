@@ -113,7 +113,13 @@ func (e *doctorFailedError) Error() string {
 	return "not ready to join: " + strings.Join(failed, ", ") + " failed"
 }
 
-func (e *doctorFailedError) exitCode() int {
+// NextStep is the hint printed after the report (the report has each check's fix).
+func (e *doctorFailedError) NextStep() string {
+	return "fix what is marked ✗ above, then run `meshjoin doctor` again"
+}
+
+// ExitCode is the kind of the first failed check.
+func (e *doctorFailedError) ExitCode() int {
 	for _, r := range e.report.Checks {
 		if r.Verdict != doctor.Fail {
 			continue

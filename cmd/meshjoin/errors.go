@@ -41,11 +41,11 @@ func classify(err error) (int, string) {
 		hostsErr  *session.HostsFileError
 		ideFile   *ide.InvalidFileError
 		ideConfig *ide.UnknownConfigurationError
-		notReady  *doctorFailedError
 	)
+	var coded exitCoder
 	switch {
-	case errors.As(err, &notReady):
-		return notReady.exitCode(), "fix what is marked ✗ above, then run `meshjoin doctor` again"
+	case errors.As(err, &coded):
+		return coded.ExitCode(), coded.NextStep()
 	case errors.As(err, &usage):
 		return exitUsage, usage.Hint
 	case errors.As(err, &unknown), errors.As(err, &ambiguous):
@@ -95,12 +95,23 @@ func classify(err error) (int, string) {
 	return exitFailure, ""
 }
 
+// exitCoder is an error that knows its exit code and next step: the daemon's replies, and the
+// background commands' own.
+type exitCoder interface {
+	error
+	ExitCode() int
+	NextStep() string
+}
+
 // reportError prints err with its next step and returns the exit code.
 func reportError(w io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
 	code, hint := classify(err)
+	if err.Error() == "" { // a status passed on (run's command), already explained
+		return code
+	}
 	fmt.Fprintf(w, "Error: %v\n", err)
 	if hint != "" {
 		fmt.Fprintf(w, "Next: %s\n", hint)
