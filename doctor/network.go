@@ -111,14 +111,14 @@ func findGateway(ctx context.Context, s *state) Result {
 	s.caAddress = caAddress(s.env.CAAddress, gw, s.meshCfg)
 	dctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", gw.Address())
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", gatewayAddr(gw))
 	if err != nil {
-		return fail(KindUnreachable, fmt.Sprintf("cannot connect to the east-west gateway %s (%s): %v", gw.Address(), gw.Name, err),
+		return fail(KindUnreachable, fmt.Sprintf("cannot connect to the east-west gateway %s (%s): %v", gatewayAddr(gw), gw.Name, err),
 			"check the address (--gateway overrides it) and that this machine can reach it (VPN, firewall)")
 	}
 	conn.Close()
 	s.gateway = &gw
-	return pass(fmt.Sprintf("%s (%s) accepts connections", gw.Address(), gw.Name))
+	return pass(fmt.Sprintf("%s (%s) accepts connections", gatewayAddr(gw), gw.Name))
 }
 
 // caAddress is where the mesh CA is reached, chosen as a join chooses it: --ca-address, the
@@ -165,9 +165,9 @@ func checkGatewayTLS(ctx context.Context, s *state) Result {
 	}
 	dctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	conn, err := (&tls.Dialer{Config: cfg}).DialContext(dctx, "tcp", s.gateway.Address())
+	conn, err := (&tls.Dialer{Config: cfg}).DialContext(dctx, "tcp", gatewayAddr(*s.gateway))
 	if err != nil {
-		return fail(KindUnreachable, fmt.Sprintf("TLS through the gateway %s to %s failed: %v", s.gateway.Address(), s.probe.Key(), err),
+		return fail(KindUnreachable, fmt.Sprintf("TLS through the gateway %s to %s failed: %v", gatewayAddr(*s.gateway), s.probe.Key(), err),
 			"the gateway must pass mTLS through by SNI (an Istio Gateway in AUTO_PASSTHROUGH mode on 15443: Istio's expose-services sample), and the service's sidecar must use the mesh's certificates")
 	}
 	defer conn.Close()
@@ -175,7 +175,7 @@ func checkGatewayTLS(ctx context.Context, s *state) Result {
 	if leaf != nil && len(leaf.URIs) > 0 {
 		who = ", certificate " + leaf.URIs[0].String()
 	}
-	return pass(fmt.Sprintf("reached %s's sidecar through %s (SNI %s, ALPN istio%s)", s.probe.Key(), s.gateway.Address(), sni, who))
+	return pass(fmt.Sprintf("reached %s's sidecar through %s (SNI %s, ALPN istio%s)", s.probe.Key(), gatewayAddr(*s.gateway), sni, who))
 }
 
 // checkCA opens a TLS connection to the mesh CA, verified for istiod's name against the mesh
@@ -202,4 +202,9 @@ func checkCA(ctx context.Context, s *state) Result {
 	}
 	conn.Close()
 	return pass(fmt.Sprintf("istiod answered at %s (TLS for %s, from the mesh root)", s.caAddress, name))
+}
+
+// gatewayAddr is the gateway's host:port for dialling.
+func gatewayAddr(gw mesh.Gateway) string {
+	return net.JoinHostPort(gw.Host, strconv.FormatUint(uint64(gw.Port), 10))
 }
