@@ -9,6 +9,7 @@ import (
 	"github.com/meshjoin/meshjoin/certs"
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/ide"
 	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
@@ -38,8 +39,13 @@ func classify(err error) (int, string) {
 		missing   *envoy.AddressUnavailableError
 		cfgErr    *configError
 		hostsErr  *session.HostsFileError
+		ideFile   *ide.InvalidFileError
+		ideConfig *ide.UnknownConfigurationError
 	)
+	var coded exitCoder
 	switch {
+	case errors.As(err, &coded):
+		return coded.ExitCode(), coded.NextStep()
 	case errors.As(err, &usage):
 		return exitUsage, usage.Hint
 	case errors.As(err, &unknown), errors.As(err, &ambiguous):
@@ -79,10 +85,22 @@ func classify(err error) (int, string) {
 		return exitEnvironment, "give --hosts-file an existing regular file you may write (the system's is written through sudo: --sudo auto)"
 	case errors.As(err, &cfgErr):
 		return exitEnvironment, "check --kubeconfig / $KUBECONFIG and --context (`kubectl config get-contexts`)"
+	case errors.As(err, &ideFile):
+		return exitEnvironment, "fix that file (nothing was written), or move it aside and run this again"
+	case errors.As(err, &ideConfig):
+		return exitUsage, "give one of the names listed with --configuration, or none to copy them all"
 	case errors.Is(err, hosts.ErrNotWritable):
 		return exitEnvironment, ""
 	}
 	return exitFailure, ""
+}
+
+// exitCoder is an error that knows its exit code and next step: the daemon's replies, and the
+// background commands' own.
+type exitCoder interface {
+	error
+	ExitCode() int
+	NextStep() string
 }
 
 // reportError prints err with its next step and returns the exit code.
@@ -91,6 +109,9 @@ func reportError(w io.Writer, err error) int {
 		return exitOK
 	}
 	code, hint := classify(err)
+	if err.Error() == "" { // a status passed on (run's command), already explained
+		return code
+	}
 	fmt.Fprintf(w, "Error: %v\n", err)
 	if hint != "" {
 		fmt.Fprintf(w, "Next: %s\n", hint)
