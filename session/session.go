@@ -421,6 +421,7 @@ func (s *Session) planFor(names []string) (envoy.Plan, []JoinedService, error) {
 			js.Ports = append(js.Ports, Port{Number: p.Number, Protocol: string(proto), Listener: name, Cluster: name})
 		}
 		js.Names = namesFor(svc, false)
+		js.Unmapped = unmappedFrom(svc.Conflicts)
 		plan.Services = append(plan.Services, es)
 		joined = append(joined, js)
 	}
@@ -740,6 +741,7 @@ func (s *Session) writeHosts() error {
 		for _, r := range rejected {
 			s.log.Warn("name not written to the hosts file", "name", r.Name, "reason", r.Reason)
 		}
+		s.noteRejected(rejected)
 		return fmt.Sprintf("%d names in %s", countNames(entries), s.cfg.HostsFile), err
 	})
 }
