@@ -25,7 +25,7 @@ func TestHostileNamesAndConflicts(t *testing.T) {
 
 	e := newEnv(t)
 	// The loser is joined first: join order decides nothing.
-	r := e.startJoin(e.joinArgs("hijack-younger.payments", "hijack.payments", "ratings.bookinfo")...)
+	r := e.startJoin(e.faultJoinArgs("hijack-younger.payments", "hijack.payments", "ratings.bookinfo")...)
 	content, err := os.ReadFile(e.hostsFile)
 	if err != nil {
 		t.Fatal(err)
