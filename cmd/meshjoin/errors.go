@@ -9,6 +9,7 @@ import (
 	"github.com/meshjoin/meshjoin/certs"
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/ide"
 	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
@@ -38,6 +39,8 @@ func classify(err error) (int, string) {
 		missing   *envoy.AddressUnavailableError
 		cfgErr    *configError
 		hostsErr  *session.HostsFileError
+		ideFile   *ide.InvalidFileError
+		ideConfig *ide.UnknownConfigurationError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -79,6 +82,10 @@ func classify(err error) (int, string) {
 		return exitEnvironment, "give --hosts-file an existing regular file you may write (the system's is written through sudo: --sudo auto)"
 	case errors.As(err, &cfgErr):
 		return exitEnvironment, "check --kubeconfig / $KUBECONFIG and --context (`kubectl config get-contexts`)"
+	case errors.As(err, &ideFile):
+		return exitEnvironment, "fix that file (nothing was written), or move it aside and run this again"
+	case errors.As(err, &ideConfig):
+		return exitUsage, "give one of the names listed with --configuration, or none to copy them all"
 	case errors.Is(err, hosts.ErrNotWritable):
 		return exitEnvironment, ""
 	}

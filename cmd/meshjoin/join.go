@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/project"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -25,23 +26,29 @@ type joinOptions struct {
 	bareNames                                                       bool
 	runtime, envoyNetwork, envoyImage, envoyPath                    string
 	sudo                                                            string
+	config, profile                                                 string           // the project file and its profile (projectfile.go)
+	project                                                         project.Resolved // what the project file said, applied under the flags
 }
 
 func newJoinCmd(g *globals) *cobra.Command {
 	o := &joinOptions{}
 	cmd := &cobra.Command{
-		Use:   "join SERVICE...",
+		Use:   "join [SERVICE...]",
 		Short: "Make mesh services answer on this machine by name, until Ctrl-C",
 		Example: `  meshjoin join ratings.bookinfo productpage.bookinfo --identity dev/alice
-  curl http://ratings.bookinfo:9080/ratings/0`,
-		Args: cobra.MinimumNArgs(1),
+  curl http://ratings.bookinfo:9080/ratings/0
+  meshjoin join --profile web   # the services and identity of meshjoin.yaml's profile web`,
 		RunE: func(cmd *cobra.Command, args []string) error { return joinRun(cmd.Context(), g, o, args) },
 	}
 	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
 	return cmd
 }
 
-func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string) error {
+func joinRun(ctx context.Context, g *globals, o *joinOptions, args []string) error {
+	services, err := o.servicesOrFile(args)
+	if err != nil {
+		return err
+	}
 	if o.identity == "" {
 		return &session.UsageError{Msg: "no identity given", Hint: "pass --identity <namespace>/<serviceaccount> (or set MESHJOIN_IDENTITY)"}
 	}

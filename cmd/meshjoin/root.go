@@ -57,7 +57,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return g.setUpLogging()
+			if err := g.setUpLogging(); err != nil {
+				return err
+			}
+			return applyProjectFile(cmd, g)
 		},
 	}
 	f := root.PersistentFlags()
@@ -67,7 +70,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringVar(&g.stateDir, "state-dir", session.DefaultStateDir(), "where the running session is recorded")
 	f.StringVar(&g.logFile, "log-file", "", "write logs to this file instead of stderr")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log every step")
-	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newTUICmd(g))
+	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newTUICmd(g), newIDECmd(g), newInitCmd(g))
 	openTUIWithoutArgs(root, g)
 	return root
 }

@@ -44,7 +44,7 @@ func openTUIWithoutArgs(root *cobra.Command, g *globals) {
 }
 
 // addSessionFlags registers the flags of a session (identity, gateway, image, hosts file ...),
-// shared by join and the TUI.
+// shared by join and the TUI; the project file (--config, --profile) fills those not given.
 func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.identity, "identity", os.Getenv("MESHJOIN_IDENTITY"), identityHelp)
 	f.StringVar(&o.gateway, "gateway", "", "east-west gateway host:port (default: discovered)")
@@ -61,6 +61,7 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
 	f.StringVar(&o.envoyPath, "envoy-path", "envoy", "Envoy binary (native runtime)")
 	f.StringVar(&o.sudo, "sudo", "auto", "write the hosts file through sudo: auto, always or never")
+	addProjectFlags(f, o)
 }
 
 func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
