@@ -655,6 +655,7 @@ func (s *Session) served(plan envoy.Plan) (envoy.Plan, []envoy.PublishedPort) {
 // launch starts an Envoy from the session's bootstrap, publishing ports, and records it.
 // started, when not nil, is called once the Envoy process runs.
 func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort, started func()) error {
+	s.xds.Rearm() // the ADS server serves this Envoy, and no other (see envoy.Server)
 	p, err := s.rt.Start(ctx, envoy.ProxySpec{SessionID: s.id, Bootstrap: s.bootstrap, AdminPort: s.adminPort, AdminToken: s.adminToken,
 		Image: s.cfg.EnvoyImage, Logs: s.cfg.EnvoyLogs, Published: ports, Started: started})
 	if err != nil {
