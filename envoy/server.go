@@ -48,7 +48,7 @@ type Server struct {
 	contactedOnce sync.Once
 
 	ownerMu sync.Mutex
-	armed   bool               // the next authenticated stream becomes the owner
+	armed   bool         // the next authenticated stream becomes the owner
 	owner   *streamOwner // nil when no stream is served
 
 	mu      sync.Mutex

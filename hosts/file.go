@@ -169,13 +169,13 @@ func acquire(path, real string, o options) (*flock.Flock, error) {
 // Apply makes meshjoin's block hold exactly entries, written under this File's owner. A block
 // left by another owner (a crashed session) is taken over; callers that must not do that check
 // Owner first. Empty entries remove the block if this owner owns it, and leave another owner's
-// block alone (RemoveBlock removes any). Names that ValidateName or ReservedProblem refuses,
-// names a line outside the block already resolves (the user's entries win), and names already
+// block alone. Names that nameProblem or ReservedProblem refuses, names a line outside the
+// block already resolves (the user's entries win), and names already
 // given to another address, are left out and returned with the reason; an entry left without
 // names is dropped. Applying what the file already holds writes nothing.
 func (f *File) Apply(entries []Entry) ([]Rejected, error) {
 	desired, rejected := normalize(entries)
-	users, err := f.edit(desired, false)
+	users, err := f.edit(desired)
 	return append(rejected, users...), err
 }
 
@@ -215,22 +215,6 @@ func (f *File) Close() error {
 	return nil
 }
 
-// RemoveBlock removes meshjoin's block from the hosts file at path whoever owns it, as
-// `meshjoin leave` does after a crash. A file without a block is left untouched.
-func RemoveBlock(path string) error {
-	return removeBlock(path, defaultOptions())
-}
-
-func removeBlock(path string, o options) error {
-	f, err := open(path, "", o)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = f.edit(nil, true)
-	return err
-}
-
 func (f *File) read() ([]byte, error) {
 	if f.closed {
 		return nil, fmt.Errorf("hosts file %s: used after Close", f.path)
@@ -249,7 +233,7 @@ func strange(path string, err error) error {
 
 // edit writes desired (normalised) as the block, less the names the user's own lines
 // resolve, which it returns as rejected.
-func (f *File) edit(desired []Entry, anyOwner bool) ([]Rejected, error) {
+func (f *File) edit(desired []Entry) ([]Rejected, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	content, err := f.read()
@@ -267,7 +251,7 @@ func (f *File) edit(desired []Entry, anyOwner bool) ([]Rejected, error) {
 			return rejected, nil
 		}
 	}
-	out, err := edit(content, f.owner, desired, anyOwner)
+	out, err := edit(content, f.owner, desired, false)
 	var se *StrangeFileError
 	switch {
 	case errors.As(err, &se):

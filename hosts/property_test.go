@@ -150,7 +150,7 @@ func (w *sequenceWorld) genFile() []byte {
 	if idx := indexesAfterEOL(w.user); len(idx) > 0 {
 		cut = idx[w.r.IntN(len(idx))]
 	}
-	stale := strings.ReplaceAll(string(RenderBlock("stale1", []Entry{{IP: netip.MustParseAddr("127.77.9.9"), Names: []string{"old.mesh"}}})), "\n", w.eol)
+	stale := string(render("stale1", []Entry{{IP: netip.MustParseAddr("127.77.9.9"), Names: []string{"old.mesh"}}}, w.eol, false))
 	w.log = append(w.log, fmt.Sprintf("stale block at byte %d", cut))
 	return []byte(string(w.user[:cut]) + stale + string(w.user[cut:]))
 }
@@ -311,12 +311,18 @@ func (w *sequenceWorld) finish() error {
 		}
 	}
 	// A stale block that no session took over (each left every name out): no record of it
-	// exists, so the user removes it with RemoveBlock.
+	// exists; its own owner's Apply(nil) stands for the user removing it.
 	if content, err := os.ReadFile(w.path); err != nil || !bytes.Contains(content, []byte(beginPrefix+" stale1 ")) {
 		return err
 	}
 	w.log = append(w.log, "remove the stale block (end)")
-	return removeBlock(w.path, fastOptions())
+	f, err := open(w.path, "stale1", fastOptions())
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Apply(nil)
+	return err
 }
 
 // checkBlock: after each step the block holds only names a session asked for, none of them

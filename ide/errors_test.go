@@ -69,6 +69,19 @@ func TestInvalidFiles(t *testing.T) {
 	}
 }
 
+// TestUnreadableFile: a tasks.json that cannot be read is reported by path.
+func TestUnreadableFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ide.TasksPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ide.VSCode(ide.Options{Dir: dir})
+	var ferr *ide.InvalidFileError
+	if !errors.As(err, &ferr) || ferr.Path != ide.TasksPath {
+		t.Fatalf("got %v, want an InvalidFileError for %s", err, ide.TasksPath)
+	}
+}
+
 // TestUnknownConfiguration: a name that is not there is refused, naming those that are.
 func TestUnknownConfiguration(t *testing.T) {
 	dir := writeFiles(t, map[string]string{

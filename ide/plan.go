@@ -10,6 +10,8 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/google/renameio/v2"
+
+	"github.com/meshjoin/meshjoin/project"
 )
 
 // Options are what the generated configuration does.
@@ -36,7 +38,7 @@ type Options struct {
 const (
 	DefaultWait    = 2 * time.Minute
 	DefaultGrace   = 20 * time.Second
-	DefaultEnvFile = ".meshjoin/env"
+	DefaultEnvFile = project.DefaultEnvFile
 	// MeshSuffix ends the name of every launch/run configuration meshjoin generates.
 	MeshSuffix = " (mesh)"
 	// command is how the generated entries call meshjoin: from PATH, as a user types it.

@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshjoin/meshjoin/ide"
+	"github.com/meshjoin/meshjoin/project"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -21,6 +25,8 @@ type ideOptions struct {
 	envFile        string
 	configurations []string
 	write, dryRun  bool
+	// dirSet and envFileSet: given on the command line, so the project file does not decide.
+	dirSet, envFileSet bool
 }
 
 func newIDECmd(g *globals) *cobra.Command {
@@ -44,15 +50,16 @@ are added or updated; everything else in your files stays byte-for-byte. See doc
 		},
 		ValidArgs: []string{"vscode", "jetbrains"},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.dirSet, o.envFileSet = cmd.Flags().Changed("dir"), cmd.Flags().Changed("env-file")
 			return ideRun(cmd.Context(), g, o, args[0])
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dir, "dir", ".", "the project (workspace folder) to write into")
+	f.StringVar(&o.dir, "dir", ".", "the workspace folder to write into (default: the directory of meshjoin.yaml, else this one)")
 	f.StringVar(&o.profile, "profile", "", "project-file profile the generated `meshjoin up` uses")
 	f.DurationVar(&o.wait, "wait", ide.DefaultWait, "how long the generated `meshjoin up --wait` waits for the session")
 	f.DurationVar(&o.grace, "grace", ide.DefaultGrace, "the generated `meshjoin down --grace`: how long a stopped session waits for a restart")
-	f.StringVar(&o.envFile, "env-file", ide.DefaultEnvFile, "where the generated `meshjoin env -o` writes, relative to --dir (VS Code)")
+	f.StringVar(&o.envFile, "env-file", ide.DefaultEnvFile, "where the generated `meshjoin env -o` writes, relative to --dir (default: the project file's envFile)")
 	f.StringArrayVarP(&o.configurations, "configuration", "c", nil, "existing launch/run configuration to copy as \"<name> (mesh)\" (repeatable; default: all)")
 	f.BoolVar(&o.write, "write", false, "write the files (default: print the diff only)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the diff and change nothing (the default)")
@@ -67,6 +74,9 @@ func ideRun(ctx context.Context, g *globals, o *ideOptions, which string) error 
 		return &session.UsageError{Msg: "--wait must be positive and --grace not negative", Hint: "e.g. --wait 2m --grace 20s"}
 	}
 	opts := ide.Options{Dir: o.dir, Profile: o.profile, Wait: o.wait, Grace: o.grace, EnvFile: o.envFile, Configurations: o.configurations}
+	if err := o.applyProject(&opts); err != nil {
+		return err
+	}
 	var plan ide.Plan
 	var err error
 	switch which {
@@ -102,6 +112,48 @@ func ideRun(ctx context.Context, g *globals, o *ideOptions, which string) error 
 	}
 	if len(written) == 0 {
 		fmt.Fprintln(g.streams.Err, "Up to date: nothing to change.")
+	}
+	return nil
+}
+
+// applyProject checks --profile against the project file (meshjoin.yaml, found from --dir up
+// to the repository root) and takes its env file; without --dir, the project file's directory
+// is the folder written into.
+func (o *ideOptions) applyProject(opts *ide.Options) error {
+	path, err := project.Find("", o.dir)
+	if err != nil {
+		return &session.UsageError{Msg: err.Error(), Hint: "unset $" + project.EnvConfig + " or point it at an existing file"}
+	}
+	if path == "" {
+		if o.profile != "" {
+			return &session.UsageError{Msg: fmt.Sprintf("--profile %s: no project file (%s in %s or a parent up to the repository root)", o.profile, project.FileName, o.dir),
+				Hint: "create one with `meshjoin init SERVICE...`, or leave out --profile"}
+		}
+		return nil
+	}
+	p, err := project.Load(path)
+	if err != nil {
+		return &session.UsageError{Msg: err.Error(), Hint: projectFileHint}
+	}
+	r, err := p.Resolve(o.profile)
+	var unknown *project.UnknownProfileError
+	if errors.As(err, &unknown) {
+		return &session.UsageError{Msg: err.Error(), Hint: "choose one of " + strings.Join(unknown.Known, ", ") + " (--profile NAME), or leave out --profile"}
+	}
+	if err != nil {
+		return err
+	}
+	if !o.dirSet {
+		opts.Dir = filepath.Dir(path)
+	}
+	if !o.envFileSet {
+		abs, err := filepath.Abs(opts.Dir)
+		if err != nil {
+			return err
+		}
+		if opts.EnvFile, err = filepath.Rel(abs, r.EnvFile); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -53,11 +53,15 @@ func sameFiles(t *testing.T, before, after map[string]string) {
 }
 
 func TestIDEDiffWriteAndIdempotence(t *testing.T) {
-	dir := ideProject(t, map[string]string{"go.mod": "module x\n", "main.go": "package main\n"})
+	dir := ideProject(t, map[string]string{"go.mod": "module x\n", "main.go": "package main\n",
+		"meshjoin.yaml": "envFile: .mesh/vars\nprofiles:\n  dev:\n    services: [ratings.bookinfo]\n"})
 	before := snapshot(t, dir)
 	code, out, errOut := runMain("ide", "vscode", "--dir", dir, "--profile", "dev")
 	if code != 0 || !strings.Contains(out, "+++ b/.vscode/tasks.json") || !strings.Contains(out, `+			"args": ["up", "--wait", "2m", "--profile", "dev"],`) {
 		t.Fatalf("exit %d, diff:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, `"envFile": "${workspaceFolder}/.mesh/vars"`) || !strings.Contains(out, `"args": ["env", "-o", "${workspaceFolder}/.mesh/vars"]`) {
+		t.Errorf("the project file's envFile is not used:\n%s", out)
 	}
 	sameFiles(t, before, snapshot(t, dir)) // the diff wrote nothing
 	if code, _, errOut := runMain("ide", "vscode", "--dir", dir, "--dry-run"); code != 0 {
@@ -90,6 +94,8 @@ func TestIDEBadInput(t *testing.T) {
 			[]string{"vscode", "--write"}, exitEnvironment, []string{"Error: .vscode/tasks.json:5:3: ", "Next: fix that file (nothing was written)"}},
 		{"unknown configuration", map[string]string{".vscode/launch.json": `{"configurations": [{"name": "server", "type": "go", "request": "launch"}, {"name": "api", "type": "go", "request": "launch"}]}`},
 			[]string{"vscode", "-c", "srever", "--write"}, exitUsage, []string{`no configuration "srever"; the project has: "server", "api"`, "Next: give one of the names listed"}},
+		{"unknown profile", map[string]string{"meshjoin.yaml": "profiles:\n  dev: {}\n  web: {}\n"}, []string{"vscode", "--profile", "prod"}, exitUsage, []string{`"prod"`, "Next: choose one of dev, web"}},
+		{"profile without project file", nil, []string{"vscode", "--profile", "dev"}, exitUsage, []string{"no project file", "Next: create one with `meshjoin init"}},
 		{"write and dry-run", nil, []string{"vscode", "--write", "--dry-run"}, exitUsage, []string{"--write and --dry-run together", "Next:"}},
 		{"unknown IDE", nil, []string{"emacs"}, exitUsage, []string{`which IDE? got ["emacs"]`, "Next: `meshjoin ide vscode`"}},
 	}

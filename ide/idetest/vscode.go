@@ -360,13 +360,13 @@ func (v *VSCode) Launch(ctx context.Context, name string) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Type != "go" || c.Request != "launch" {
+		return nil, fmt.Errorf("launch configuration %q: the harness launches only Go programs (type go, request launch)", name)
+	}
 	if c.PreLaunchTask != "" {
 		if err := v.RunTask(ctx, c.PreLaunchTask); err != nil {
 			return nil, fmt.Errorf("preLaunchTask %q: %w", c.PreLaunchTask, err)
 		}
-	}
-	if c.Type != "go" || c.Request != "launch" {
-		return nil, fmt.Errorf("launch configuration %q: the harness launches only Go programs (type go, request launch)", name)
 	}
 	program, err := v.substitute(c.Program)
 	if err != nil {
