@@ -265,7 +265,7 @@ func (b *AttachBackend) Services() []mesh.Service {
 	return svcs
 }
 
-func (b *AttachBackend) Changes() <-chan struct{}        { return nil }
+func (b *AttachBackend) Changes() <-chan struct{}       { return nil }
 func (b *AttachBackend) Progress() <-chan session.Event { return b.progress }
 
 func (b *AttachBackend) Start(ctx context.Context, keys []string) error {
