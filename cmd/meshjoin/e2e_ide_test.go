@@ -27,8 +27,9 @@ import (
 // resolver reading /etc/hosts, as a developer's service does, and meshjoin writes /etc/hosts
 // (no --hosts-file). To leave the machine's /etc/hosts alone (other tests and engineers share
 // it), every process the IDE starts runs in a mount namespace of its own where this test's
-// temporary hosts file is bind-mounted over /etc/hosts: all of them see that one file. The
-// test checks the real /etc/hosts is byte-identical afterwards.
+// temporary hosts file is bind-mounted over /etc/hosts (and a temporary directory over
+// /run/lock, where the hosts file's lock lives): all of them see that one file. The test checks
+// the real /etc/hosts is byte-identical afterwards.
 
 const ideService = "ratings.bookinfo"
 
@@ -80,13 +81,15 @@ profiles:
 		"KUBECONFIG="+e.kubeconfig,
 		"MESHAPP_URL=http://"+ideService+":9080/ratings/0",
 	)
-	hostsFile := e.hostsFile
+	hostsFile, lockDir := e.hostsFile, t.TempDir()
 	w := &ideWorld{e: e, dir: dir, baseEnv: base, runner: &idetest.Runner{
 		Env: base,
 		Log: testLogWriter{t},
+		// The hosts file's lock (/run/lock, named after the path) is private too: this test's
+		// /etc/hosts is not the machine's, so a session on the real one must not block it.
 		Wrap: func(argv []string) []string {
 			return append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-				`mount --bind "$0" /etc/hosts && exec "$@"`, hostsFile}, argv...)
+				`mount --bind "$0" /etc/hosts && mount --bind "$1" /run/lock && shift && exec "$@"`, hostsFile, lockDir}, argv...)
 		},
 	}}
 	t.Cleanup(func() { w.meshjoin(t, "down") }) // a failed test must not leave its session running
