@@ -210,3 +210,52 @@ func TestUpWithProfile(t *testing.T) {
 		t.Fatalf("down: %d\n%s", code, errOut)
 	}
 }
+
+// With the system's hosts file, `up` returns only once the names resolve through the system
+// resolver, and any other process finds them by name: getent, and curl without help. The
+// hosts file is byte-identical afterwards.
+func TestUpSystemHostsFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test writes /etc/hosts: run it as root (CI does)")
+	}
+	before, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered first, so checked last: after the env's cleanup ended the session.
+	t.Cleanup(func() {
+		if after, _ := os.ReadFile("/etc/hosts"); string(after) != string(before) {
+			t.Errorf("/etc/hosts changed:\n%q\nwant\n%q", after, before)
+		}
+	})
+	e := newBackgroundEnv(t)
+	args := e.args("up", "--identity", "dev/alice", "--envoy-image", testbed.EnvoyImage, "--sudo", "never", "--wait", "90s",
+		"--address-range", bgAddressRange, "ratings.bookinfo")
+	// Another checkout's TUI test may hold /etc/hosts for a while: wait for it.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		code, out, errOut := e.run(args...)
+		if code == 0 {
+			if !strings.HasPrefix(out, "meshjoin: ready: 1 services (") {
+				t.Fatalf("up printed %q", out)
+			}
+			break
+		}
+		if !strings.Contains(errOut, "locked") || time.Now().After(deadline) {
+			t.Fatalf("up with /etc/hosts: exit %d\n%s%s\nlog:\n%s", code, out, errOut, e.daemonLog())
+		}
+		time.Sleep(time.Second)
+	}
+	out, err := exec.Command("getent", "hosts", "ratings.bookinfo").Output()
+	if err != nil || !strings.HasPrefix(string(out), "127.79.") {
+		t.Fatalf("getent hosts ratings.bookinfo: %v %q", err, out)
+	}
+	body, err := exec.Command("curl", "-sS", "--fail", "--max-time", "10", "http://ratings.bookinfo:9080/ratings/0").CombinedOutput()
+	var r echo
+	if err != nil || json.Unmarshal(body, &r) != nil || r.Service != "ratings.bookinfo" {
+		t.Fatalf("curl by name: %v\n%s", err, body)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}

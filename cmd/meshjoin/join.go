@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/project"
 	"github.com/meshjoin/meshjoin/session"
 )
@@ -145,13 +146,9 @@ func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
 	for _, js := range svcs {
 		var ports []string
 		for _, p := range js.Ports {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
-		try := ""
-		if len(js.Ports) > 0 && js.Ports[0].Protocol == "http" {
-			try = fmt.Sprintf("curl http://%s:%d/", js.Names[len(js.Names)-1], js.Ports[0].Number)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Addr, strings.Join(ports, ","), try)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Addr, strings.Join(ports, ","), js.TryCommand())
 	}
 	tw.Flush()
 }

@@ -40,7 +40,12 @@ type globals struct {
 // Main runs one command line and returns the process exit code.
 func Main(args []string, streams Streams) int {
 	g := &globals{streams: streams}
-	root := newRootCmd(g)
+	return execute(newRootCmd(g), args, streams)
+}
+
+// execute parses args, runs the command they name and reports its error (tests give a root
+// whose commands only record what they were given).
+func execute(root *cobra.Command, args []string, streams Streams) int {
 	root.SetArgs(args)
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
@@ -73,6 +78,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newTUICmd(g), newIDECmd(g), newInitCmd(g))
 	root.AddCommand(newUpCmd(g), newDownCmd(g), newRunCmd(g), newEnvCmd(g), newServeCmd(g))
 	openTUIWithoutArgs(root, g)
+	markUsageErrors(root)
 	return root
 }
 

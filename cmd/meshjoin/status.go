@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshjoin/meshjoin/daemon"
+	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -44,7 +45,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	StringEnumFlag(cmd.Flags(), &output, "output", "o", "table", outputValues, "output format")
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 0 only when a session is ready (joined and serving), 1 otherwise")
 	return cmd
 }
@@ -121,7 +122,7 @@ func printStatus(s Streams, st session.Status) error {
 	for _, ss := range st.Services {
 		var ports []string
 		for _, p := range ss.Ports {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", ss.Key, ss.Addr, strings.Join(ports, ","), ss.Requests, ss.Errors, ss.Problem)
 	}

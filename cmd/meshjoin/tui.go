@@ -56,11 +56,11 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.hostsFile, "hosts-file", "", "hosts file to write (default the system's)")
 	f.StringVar(&o.addressRange, "address-range", "127.77.0.0/16", "loopback range for the services' addresses")
 	f.BoolVar(&o.bareNames, "bare-names", false, "also map the bare service name (e.g. ratings) when unambiguous")
-	f.StringVar(&o.runtime, "runtime", "docker", "how to run Envoy: docker or native")
-	f.StringVar(&o.envoyNetwork, "envoy-network", "auto", "how the Envoy container reaches this machine: auto, host (Linux engines) or published (Docker Desktop)")
+	StringEnumFlag(f, &o.runtime, "runtime", "", "docker", runtimeValues, "how to run Envoy")
+	StringEnumFlag(f, &o.envoyNetwork, "envoy-network", "", "auto", envoyNetworkValues, "how the Envoy container reaches this machine (host: Linux engines, published: Docker Desktop)")
 	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
 	f.StringVar(&o.envoyPath, "envoy-path", "envoy", "Envoy binary (native runtime)")
-	f.StringVar(&o.sudo, "sudo", "auto", "write the hosts file through sudo: auto, always or never")
+	StringEnumFlag(f, &o.sudo, "sudo", "", "auto", sudoValues, "write the hosts file through sudo")
 	addProjectFlags(f, o)
 }
 

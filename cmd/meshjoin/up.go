@@ -269,7 +269,8 @@ func unresolved(ctx context.Context, svcs []session.JoinedService, system bool, 
 		for _, name := range js.Names {
 			if system {
 				addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", name)
-				if err != nil || !slices.Contains(addrs, want) {
+				// The resolver may answer IPv4-mapped IPv6 (::ffff:127.77.0.1).
+				if err != nil || !slices.ContainsFunc(addrs, func(a netip.Addr) bool { return a.Unmap() == want }) {
 					missing = append(missing, name)
 				}
 			} else if table[strings.ToLower(name)] != want {
