@@ -160,7 +160,7 @@ func TestIDEVSCodeF5(t *testing.T) {
 	w := newIDEWorld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if code, out := w.meshjoin(t, "ide", "vscode", "--dir", w.dir, "--profile", "dev", "--grace", "4s", "--write"); code != 0 {
+	if code, out := w.meshjoin(t, "ide", "vscode", "--dir", w.dir, "--profile", "dev", "--grace", "10s", "--write"); code != 0 {
 		t.Fatalf("ide vscode: %d\n%s", code, out)
 	}
 	v, err := idetest.LoadVSCode(w.dir, w.runner)
@@ -247,7 +247,7 @@ func TestIDEJetBrainsRun(t *testing.T) {
 	if code, out := w.meshjoin(t, "up", "--profile", "dev"); code != 0 {
 		t.Fatalf("up: %d\n%s", code, out)
 	}
-	if code, out := w.meshjoin(t, "ide", "jetbrains", "--dir", w.dir, "--profile", "dev", "--grace", "4s", "-c", "meshapp", "--write"); code != 0 {
+	if code, out := w.meshjoin(t, "ide", "jetbrains", "--dir", w.dir, "--profile", "dev", "--grace", "10s", "-c", "meshapp", "--write"); code != 0 {
 		t.Fatalf("ide jetbrains: %d\n%s", code, out)
 	}
 	if code, out := w.meshjoin(t, "down"); code != 0 {
