@@ -269,6 +269,9 @@ func TestIDEJetBrainsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.checkProgram(t, ctx, p)
+	if strings.Contains(p.Output(), "env "+ide.SessionVar+"=") {
+		t.Errorf("the run configuration carries a session ID, stale once the session changes:\n%s", p.Output())
+	}
 	down, err := j.Run(ctx, ide.ConfigDown)
 	if err != nil {
 		t.Fatal(err)
