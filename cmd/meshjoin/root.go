@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -75,7 +76,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringVar(&g.stateDir, "state-dir", session.DefaultStateDir(), "where the running session is recorded")
 	f.StringVar(&g.logFile, "log-file", "", "write logs to this file instead of stderr")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log every step")
-	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newTUICmd(g), newIDECmd(g), newInitCmd(g))
+	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newTUICmd(g), newIDECmd(g), newInitCmd(g), newDoctorCmd(g))
 	root.AddCommand(newUpCmd(g), newDownCmd(g), newRunCmd(g), newEnvCmd(g), newServeCmd(g))
 	openTUIWithoutArgs(root, g)
 	markUsageErrors(root)
@@ -109,6 +110,7 @@ type kube struct {
 	dynamic     dynamic.Interface
 	contextName string
 	namespace   string
+	config      *rest.Config
 }
 
 func (g *globals) connect() (*kube, error) {
@@ -140,7 +142,7 @@ func (g *globals) connect() (*kube, error) {
 	if err != nil {
 		return nil, &configError{err: err}
 	}
-	return &kube{client: client, dynamic: dyn, contextName: ctxName, namespace: ns}, nil
+	return &kube{client: client, dynamic: dyn, contextName: ctxName, namespace: ns, config: cfg}, nil
 }
 
 type configError struct{ err error }
