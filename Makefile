@@ -22,8 +22,8 @@ deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy i
 build: ## Build bin/meshjoin
 	$(GO) build -o $(BIN) ./cmd/meshjoin
 
-test: ## Run every test, real components included (fails, never skips, without `make deps`); -p 1: packages share Docker and /etc/hosts
-	$(GO) test -p 1 -count=1 -timeout 60m ./...
+test: ## Run every test with the race detector, real components included (fails, never skips, without `make deps`); -p 1: packages share Docker and /etc/hosts
+	$(GO) test -race -p 1 -count=1 -timeout 90m ./...
 
 testbed: ## Run the local test mesh in the foreground and print its kubeconfig (Ctrl-C stops it)
 	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig

@@ -76,7 +76,7 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, args []string) err
 	select {
 	case <-ctx.Done():
 	case <-s.ProxyDone():
-		fmt.Fprintln(errOut, "The local Envoy exited; leaving.")
+		fmt.Fprintln(errOut, "The local Envoy is gone and could not be restarted; leaving.", s.State().EnvoyProblem)
 	}
 	fmt.Fprintln(errOut, "Leaving ...")
 	leaveCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -114,7 +114,7 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 func (o *joinOptions) prefix() (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(o.addressRange)
 	if err != nil {
-		return p, &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16"}
+		return p, &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. " + session.DefaultAddressRange.String()}
 	}
 	return p, nil
 }
