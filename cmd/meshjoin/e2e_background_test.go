@@ -259,3 +259,39 @@ func TestUpSystemHostsFile(t *testing.T) {
 		t.Fatalf("down: %d\n%s", code, errOut)
 	}
 }
+
+// `meshjoin tui` with a background session shows its dashboard through the control socket:
+// q detaches (the session keeps running), x ends it.
+func TestTUIAttachesToBackgroundSession(t *testing.T) {
+	e := newBackgroundEnv(t)
+	id := e.up("ratings.bookinfo")
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	start := func() *tmuxTerm {
+		args := append([]string{binary(t)}, e.args("tui")...)
+		tm := startTmux(t, 110, 30, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+		tm.waitText("q detaches", 30*time.Second)
+		tm.waitText("ratings.bookinfo", 10*time.Second)
+		return tm
+	}
+	tm := start()
+	if st := e.bgStatus(); st.Daemon.Clients != 1 {
+		t.Errorf("the attached TUI is not counted as a client: %+v", st.Daemon)
+	}
+	tm.keys("q")
+	tm.waitText("keeps running", 30*time.Second)
+	if st := e.bgStatus(); !st.Ready() || st.State.ID != id {
+		t.Fatalf("after q: %+v", st.Daemon)
+	}
+	if _, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0"); err != nil {
+		t.Fatalf("ratings after detaching: %v", err)
+	}
+	exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
+	tm = start()
+	tm.keys("x")
+	tm.waitText("Ended the background session", 60*time.Second)
+	if b, _ := os.ReadFile(exitFile); strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("tui exit %q", b)
+	}
+	exec.Command("tmux", "-S", tm.socket, "kill-server").Run() // its command line names the state dir
+	e.assertNoDaemon()
+}
