@@ -295,3 +295,35 @@ func TestTUIAttachesToBackgroundSession(t *testing.T) {
 	exec.Command("tmux", "-S", tm.socket, "kill-server").Run() // its command line names the state dir
 	e.assertNoDaemon()
 }
+
+// A background session nobody watches heals itself: its Envoy container killed, a new one
+// serves the names again with the same certificate, and status counts the restart.
+func TestBackgroundSessionHealsEnvoy(t *testing.T) {
+	e := newBackgroundEnv(t)
+	id := e.up("ratings.bookinfo")
+	serial := e.certSerial()
+	old := e.state().ContainerID
+	if out, err := exec.Command("docker", "kill", old).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v\n%s", err, out)
+	}
+	killed := time.Now()
+	waitUntil(t, 60*time.Second, "ratings to answer again", func() bool {
+		st := e.state()
+		if st.ContainerID == old || st.ContainerID == "" {
+			return false
+		}
+		_, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0")
+		return err == nil
+	})
+	t.Logf("ratings answered again %s after the container was killed", time.Since(killed).Round(10*time.Millisecond))
+	st := e.bgStatus()
+	if !st.Ready() || st.State.ID != id || st.State.EnvoyRestarts != 1 {
+		t.Errorf("after the restart: ready %v, session %s (want %s), restarts %d", st.Ready(), st.State.ID, id, st.State.EnvoyRestarts)
+	}
+	if got := e.certSerial(); got != serial {
+		t.Errorf("certificate %s after the restart, want the same %s", got, serial)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}
