@@ -1,8 +1,10 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -190,6 +192,43 @@ func (m *Model) removeService() tea.Cmd {
 	m.busy = true
 	m.status = "removing " + gone + " …"
 	return tea.Batch(m.apply(keys), m.spinner())
+}
+
+// attachedHint tells the keys of an attached dashboard.
+const attachedHint = "background session: q detaches (it keeps running), x ends it"
+
+func (m *Model) attached() bool    { return m.opts.Attached }
+func (m *Model) notAttached() bool { return !m.opts.Attached }
+func (m *Model) canEnd() bool {
+	_, ok := m.opts.Backend.(Ender)
+	return ok && m.opts.Attached && !m.busy
+}
+func (m *Model) canBackground() bool {
+	return !m.opts.Attached && m.opts.OnBackground != nil && !m.busy && m.phase == phaseJoined
+}
+
+// end ends an attached background session (q only detaches).
+func (m *Model) end() tea.Cmd {
+	e := m.opts.Backend.(Ender)
+	m.quitting, m.phase = true, phaseLeaving
+	m.status = "ending the background session …"
+	return tea.Batch(func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		return leftMsg{err: e.End(ctx)}
+	}, m.spinner())
+}
+
+// background leaves this process's session and hands its services to the caller, who starts
+// them in the background.
+func (m *Model) background() tea.Cmd {
+	var keys []string
+	for _, js := range m.joined {
+		keys = append(keys, js.Key)
+	}
+	m.opts.OnBackground(keys)
+	m.status = "leaving here; the session starts again in the background …"
+	return m.quit()
 }
 
 func (m *Model) copyTry() tea.Cmd {

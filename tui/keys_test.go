@@ -169,6 +169,16 @@ func honestyStates() map[string]func(t *testing.T) *Model {
 			press(t, m, "down")
 			return m
 		},
+		"dashboard that may go to the background": func(t *testing.T) *Model {
+			m, _ := joinedModel(t)
+			m.opts.OnBackground = func([]string) {}
+			return m
+		},
+		"attached dashboard": func(t *testing.T) *Model {
+			m, _ := joinedModel(t)
+			m.opts.Attached = true
+			return m
+		},
 		"help": func(t *testing.T) *Model {
 			m, _ := joinedModel(t)
 			press(t, m, "?")

@@ -25,6 +25,12 @@ type Options struct {
 	Color bool
 	// Now is the clock; default time.Now. Only commands call it.
 	Now func() time.Time
+	// Attached: Backend is a running background session (AttachBackend): straight to its
+	// dashboard; q detaches, x ends the session.
+	Attached bool
+	// OnBackground, when set, makes b on the dashboard of a session of this process leave it
+	// and hand its services to the caller, who starts them in the background (`meshjoin up`).
+	OnBackground func(services []string)
 
 	programOptions []tea.ProgramOption // tests: input and output
 }
@@ -207,6 +213,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.info = msg.info
 		m.pick.setServices(msg.services)
 		m.loaded = true
+		if m.opts.Attached { // already joined: to its dashboard
+			return m, tea.Batch(m.listenCatalog(), func() tea.Msg { return startedMsg{} })
+		}
 		return m, m.listenCatalog()
 	case catalogMsg:
 		m.pick.setServices(msg.services)
@@ -225,6 +234,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.phase = phaseJoined
 		m.screen = screenDashboard
 		m.status = ""
+		if m.opts.Attached {
+			m.status = attachedHint
+		}
 		cmds := []tea.Cmd{m.readStatus()}
 		if !m.proxyArmed {
 			m.proxyArmed = true

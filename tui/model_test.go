@@ -33,6 +33,7 @@ type fakeBackend struct {
 	applyErr  error
 	left      int
 	closed    int
+	ended     int
 	accounts  []string
 	status    Status
 }
@@ -90,6 +91,12 @@ func (f *fakeBackend) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed++
+	return nil
+}
+func (f *fakeBackend) End(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ended++
 	return nil
 }
 func (f *fakeBackend) ServiceAccounts(context.Context, int) ([]string, error) { return f.accounts, nil }

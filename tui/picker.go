@@ -328,7 +328,9 @@ func (p *picker) detail(st styles) string {
 		host = s.Hosts[0]
 	}
 	d := fmt.Sprintf("%s %s · %s", s.Kind, s.Key(), host)
-	if len(s.Warnings) > 0 {
+	if len(s.Conflicts) > 0 {
+		d += " · ⚠ " + s.Conflicts[0].String()
+	} else if len(s.Warnings) > 0 {
 		d += " · ⚠ " + s.Warnings[0]
 	}
 	return st.dim.Render(d)
