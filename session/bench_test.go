@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -234,4 +235,29 @@ func addrOf(s *Session, key string) string {
 		}
 	}
 	return ""
+}
+
+// BenchmarkEnvoyKilledRecovery reports how long after `docker kill` of the Envoy container the
+// joined names answer again (the session restarts it with the same certificate).
+func BenchmarkEnvoyKilledRecovery(b *testing.B) {
+	testbed.Shared(b)
+	s, err := Join(context.Background(), benchConfig(b, "ratings.bookinfo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Leave(context.Background())
+	url := "http://" + addrOf(s, "ratings.bookinfo") + ":9080/"
+	for i := 0; b.Loop(); i++ {
+		id := s.State().ContainerID
+		breakAndRecover(b, url, func() {
+			if out, err := exec.Command("docker", "kill", id).CombinedOutput(); err != nil {
+				b.Fatalf("docker kill: %v\n%s", err, out)
+			}
+		})
+		b.StopTimer()
+		for s.State().EnvoyRestarts < i+1 { // the restart operation ends after the names answer
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.StartTimer()
+	}
 }
