@@ -68,6 +68,9 @@ func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
 	if !g.streams.IsTTY {
 		return &session.UsageError{Msg: "the TUI needs a terminal", Hint: "run `meshjoin join SERVICE...` in scripts"}
 	}
+	if c, st, ok := backgroundForTUI(ctx, g.stateDir); ok {
+		return tuiAttach(ctx, g, c, st)
+	}
 	keepRunningOnBrokenPipe()
 	prefix, err := o.prefix()
 	if err != nil {
