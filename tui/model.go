@@ -29,6 +29,9 @@ type Options struct {
 	// Attached: Backend is a running background session (AttachBackend): straight to its
 	// dashboard; q detaches, x ends the session.
 	Attached bool
+	// OnBackground, when set, makes b on the dashboard of a session of this process leave it
+	// and hand its services to the caller, who starts them in the background (`meshjoin up`).
+	OnBackground func(services []string)
 
 	programOptions []tea.ProgramOption // tests: input and output
 }
@@ -639,6 +642,17 @@ func (m *Model) dashboardKey(s string) tea.Cmd {
 		return m.quit()
 	case "x":
 		return m.end()
+	case "b":
+		if m.opts.Attached || m.opts.OnBackground == nil || m.busy || m.phase != phaseJoined {
+			return nil
+		}
+		var keys []string
+		for _, js := range m.joined {
+			keys = append(keys, js.Key)
+		}
+		m.opts.OnBackground(keys)
+		m.status = "leaving here; the session starts again in the background …"
+		return m.quit()
 	case "?":
 		m.showHelp = true
 	case "l":

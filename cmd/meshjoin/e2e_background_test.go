@@ -327,3 +327,32 @@ func TestBackgroundSessionHealsEnvoy(t *testing.T) {
 		t.Fatalf("down: %d\n%s", code, errOut)
 	}
 }
+
+// The TUI's own session moves to the background on b: the TUI leaves, `meshjoin up` starts
+// the same services in a background session, and the names answer after the TUI is gone.
+func TestTUIKeepsSessionInBackground(t *testing.T) {
+	e := newBackgroundEnv(t)
+	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never", "--address-range", bgAddressRange)...)
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	tm := startTmux(t, 110, 30, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+	tm.waitText("ledger.payments", 90*time.Second)
+	joinRatings(tm)
+	tm.keys("b")
+	tm.waitText("meshjoin: ready: 1 services", 90*time.Second)
+	tm.waitText("EXITED", 10*time.Second)
+	if b, _ := os.ReadFile(exitFile); strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("tui exit %q:\n%s", b, tm.screen())
+	}
+	exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
+	st := e.bgStatus()
+	if !st.Ready() || len(st.Services) != 1 || st.Services[0].Key != "ratings.bookinfo" || !st.Daemon.Kept {
+		t.Fatalf("background session after b: %+v %+v", st.Daemon, st.Services)
+	}
+	if _, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0"); err != nil {
+		t.Fatalf("ratings in the background: %v", err)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}
