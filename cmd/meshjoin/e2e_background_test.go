@@ -206,9 +206,11 @@ func TestUpWithProfile(t *testing.T) {
 	if len(st.Services) != 1 || st.Services[0].Key != "ratings.bookinfo" {
 		t.Fatalf("up --profile rate joined %+v, want ratings.bookinfo", st.Services)
 	}
-	if code, _, errOut := e.run(e.args("down")...); code != 0 {
-		t.Fatalf("down: %d\n%s", code, errOut)
+	// `leave` ends a background session too (SIGTERM to it, as to a foreground join).
+	if code, out, errOut := e.run(e.args("leave")...); code != 0 || !strings.Contains(out, "Stopped session "+st.State.ID) {
+		t.Fatalf("leave: %d\n%s%s", code, out, errOut)
 	}
+	e.assertNoDaemon()
 }
 
 // With the system's hosts file, `up` returns only once the names resolve through the system
