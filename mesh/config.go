@@ -53,6 +53,7 @@ type Config struct {
 	RootsPEM    []byte   // the mesh root bundle (ConfigMap istio-ca-root-cert), certificates only, re-encoded
 	Network     string   // the mesh network of the control plane, "" when single-network
 	CAAddress   string   // values.global.caAddress of the sidecar injector, if set
+	ClusterName string   // values.global.multiCluster.clusterName: what istiod calls this cluster, if set
 	Revision    string
 
 	RootNamespace  string   // Istio's root namespace, where istiod and the gateway live
@@ -192,8 +193,11 @@ func validTrustDomain(s string) bool { return trustDomainRE.MatchString(s) }
 // injectorValues are the few Helm values meshjoin reads from the sidecar injector.
 type injectorValues struct {
 	Global struct {
-		Network   string `json:"network"`
-		CAAddress string `json:"caAddress"`
+		Network      string `json:"network"`
+		CAAddress    string `json:"caAddress"`
+		MultiCluster struct {
+			ClusterName string `json:"clusterName"`
+		} `json:"multiCluster"`
 	} `json:"global"`
 }
 
@@ -233,6 +237,7 @@ func loadInjectorValues(ctx context.Context, client kubernetes.Interface, root, 
 				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("values.global.network %s ignored: not a valid label value", quoteShort(v.Global.Network)))
 			}
 		}
+		cfg.ClusterName = strings.TrimSpace(v.Global.MultiCluster.ClusterName)
 		if a := v.Global.CAAddress; a != "" {
 			if validHostPort(a) {
 				cfg.CAAddress = a

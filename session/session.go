@@ -98,6 +98,7 @@ type Session struct {
 	catalog     *mesh.Catalog
 	stopCatalog context.CancelFunc
 	gateway     envoy.Gateway
+	clusterCA   string // istiod as the cluster's east-west gateway exposes it, "" when unknown
 	identity    certs.Identity
 	issuer      *certs.Issuer
 	ca          *certs.CAClient
@@ -336,8 +337,11 @@ func (s *Session) findGateway(ctx context.Context) error {
 			return err
 		}
 		s.gateway = envoy.Gateway{Host: gw.Host, Port: gw.Port}
-		if s.cfg.CAAddress == "" && gw.CAPort != 0 {
-			s.cfg.CAAddress = net.JoinHostPort(gw.Host, strconv.Itoa(int(gw.CAPort)))
+		if gw.CAPort != 0 {
+			s.clusterCA = net.JoinHostPort(gw.Host, strconv.Itoa(int(gw.CAPort)))
+		}
+		if s.cfg.CAAddress == "" {
+			s.cfg.CAAddress = s.clusterCA
 		}
 	}
 	if s.cfg.CAAddress == "" && s.meshCfg.CAAddress != "" {
@@ -493,7 +497,10 @@ func (s *Session) certify(ctx context.Context) error {
 		if err != nil {
 			return "", err
 		}
-		s.ca, err = certs.DialCA(ctx, certs.CAConfig{Address: s.cfg.CAAddress, ServerName: serverName, RootsPEM: s.meshCfg.RootsPEM, ClusterID: s.cfg.ClusterID})
+		s.ca, err = certs.DialCA(ctx, certs.CAConfig{
+			Address: s.cfg.CAAddress, ServerName: serverName, RootsPEM: s.meshCfg.RootsPEM, ClusterID: s.cfg.ClusterID,
+			ClusterName: s.meshCfg.ClusterName, ClusterCAAddress: s.clusterCA,
+		})
 		if err != nil {
 			return "", err
 		}
