@@ -188,6 +188,10 @@ func (c *CAClient) classify(ctx context.Context, err error, ttl time.Duration, t
 		if tlsErr := c.creds.last.get(); tlsErr != nil && strings.Contains(e.Message, "handshake") {
 			e.kind, e.cause = ErrCAUntrusted, tlsErr
 			e.text = untrustedText(where, tlsErr)
+			var host x509.HostnameError
+			if errors.As(tlsErr, &host) {
+				e.Hint = "leave --ca-server-name out (meshjoin then uses istiod.istio-system.svc, or istiod-<revision>.istio-system.svc with --revision), or give one of the names above"
+			}
 			break
 		}
 		e.kind = ErrCAUnreachable
