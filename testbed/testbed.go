@@ -145,6 +145,9 @@ func Start(ctx context.Context, o Options) (_ *Testbed, err error) {
 		return nil, err
 	}
 	if !o.ImitationCA {
+		if err := step("Gateway resource", func() error { return createEastWestGateway(ctx, tb.dyn, tb.GatewayIP) }); err != nil {
+			return nil, err
+		}
 		if err := step("istiod", func() error {
 			tb.istiod, err = newIstiod(istiodConfig{
 				dir: tb.Dir, kubeconfig: tb.AdminKubeconfig, meshYAML: tb.meshYAML, authority: tb.CA,
@@ -171,17 +174,23 @@ func Start(ctx context.Context, o Options) (_ *Testbed, err error) {
 	if err := step("sidecars and echo apps", func() error { return tb.startSidecars(ctx) }); err != nil {
 		return nil, err
 	}
-	if err := step("east-west gateway", func() error {
+	if err := step("east-west gateway (listeners from istiod)", func() error {
 		port, err := freePort("127.0.0.1")
 		if err != nil {
 			return err
 		}
-		b, err := gatewayBootstrap(tb.GatewayIP, port, tb.Workloads, tb.caBackend())
+		xds := ""
+		if tb.istiod != nil {
+			xds = tb.istiod.grpcAddr
+		}
+		b, err := gatewayBootstrap(tb.GatewayIP, port, tb.Workloads, tb.caBackend(), xds)
 		if err != nil {
 			return err
 		}
-		tb.gateway, err = startEnvoy(ctx, tb.Dir, "east-west-gateway", b)
-		return err
+		if tb.gateway, err = startEnvoy(ctx, tb.Dir, "east-west-gateway", b); err != nil || xds == "" {
+			return err
+		}
+		return tb.waitGatewayProgrammed(ctx)
 	}); err != nil {
 		return nil, err
 	}

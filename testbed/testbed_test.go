@@ -274,6 +274,8 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"list", "discovery.k8s.io", "endpointslices", "", "", "", true},
 		{"watch", "networking.istio.io", "serviceentries", "", "", "", true},
 		{"list", "networking.istio.io", "workloadentries", "", "", "", true},
+		{"list", "networking.istio.io", "gateways", "", "", "", true},
+		{"watch", "networking.istio.io", "gateways", "", "", "", true},
 		{"list", "security.istio.io", "peerauthentications", "", "", "", true},
 		{"watch", "security.istio.io", "peerauthentications", "", "", "", true},
 		{"get", "", "configmaps", "", "bookinfo", "istio-ca-root-cert", true},
@@ -292,6 +294,8 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"create", "networking.istio.io", "serviceentries", "", "bookinfo", "", false},
 		{"create", "security.istio.io", "peerauthentications", "", "bookinfo", "", false},
 		{"create", "networking.istio.io", "workloadentries", "", "bookinfo", "", false},
+		{"update", "networking.istio.io", "gateways", "", "istio-system", "", false},
+		{"list", "networking.istio.io", "virtualservices", "", "", "", false},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", "", false},
 	}
 	for _, c := range checks {

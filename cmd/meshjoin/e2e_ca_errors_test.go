@@ -90,3 +90,27 @@ func istiodLogSays(t *testing.T, tb *testbed.Testbed, what string) {
 		t.Errorf("istiod's log does not say %q", what)
 	}
 }
+
+// A service whose host the east-west Gateway does not route is not joinable, and join and
+// services say why, naming the Gateway; widening the hosts makes it joinable again.
+func TestJoinServiceOutsideGatewayHosts(t *testing.T) {
+	tb := testbed.Shared(t)
+	ctx := context.Background()
+	if err := tb.SetGatewayHosts(ctx, "*.local"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tb.SetGatewayHosts(ctx, testbed.GatewayHosts...); err != nil {
+			t.Errorf("restore the Gateway's hosts: %v", err)
+		}
+	})
+	e := newEnv(t)
+	f := e.joinFails(nil, e.joinArgs("inventory.payments")...)
+	f.check(t, exitUsage,
+		[]string{"inventory.payments is not reachable", `host "inventory.mesh.internal" matches no host`, `Gateway "istio-system/` + testbed.EastWestGatewayName + `"`, `"*.local"`},
+		[]string{"meshjoin services"})
+	code, out, _ := e.run(e.args("services", "-A", "-o", "json")...)
+	if code != 0 || !strings.Contains(out, testbed.EastWestGatewayName) {
+		t.Errorf("services -o json (exit %d) does not give the reason:\n%.2000s", code, out)
+	}
+}

@@ -304,9 +304,10 @@ func TestImposterIsRefusedAndStatusSaysWhy(t *testing.T) {
 }
 
 // Acceptance 7: rotation with a short TTL while requests flow: no failed request, Envoy not
-// restarted.
+// restarted; every certificate from the real istiod.
 func TestRotationWhileRequestsFlow(t *testing.T) {
 	e := newEnv(t)
+	signed := e.tb.CASigned()
 	r := e.startJoin(e.joinArgs("ratings.bookinfo", "--cert-ttl", "8s")...)
 	before := e.state()
 	addr := e.addr("ratings.bookinfo")
@@ -350,6 +351,9 @@ func TestRotationWhileRequestsFlow(t *testing.T) {
 	}
 	if !after.CertNotAfter.After(before.CertNotAfter) {
 		t.Fatal("certificate not renewed")
+	}
+	if n := e.tb.CASigned() - signed; n < int64(after.Renewals)+1 {
+		t.Fatalf("istiod signed %d certificates for a join and %d renewals", n, after.Renewals)
 	}
 	if after.ContainerID != before.ContainerID || envoyUptime(t, e.admin()) < 10*time.Second {
 		t.Fatal("Envoy was restarted during rotation")
