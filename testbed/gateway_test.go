@@ -28,48 +28,45 @@ func gatewayListener(t *testing.T, tb *Testbed) (address string, chains []gatewa
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With ?resource=, each config is one DynamicListener.
 	var dump struct {
 		Configs []struct {
-			DynamicListeners []struct {
-				Name        string
-				ActiveState struct {
-					Listener struct {
-						Address struct {
-							SocketAddress struct {
-								Address   string
-								PortValue int `json:"port_value"`
-							} `json:"socket_address"`
-						}
-						FilterChains []struct {
-							FilterChainMatch struct {
-								ServerNames          []string `json:"server_names"`
-								ApplicationProtocols []string `json:"application_protocols"`
-							} `json:"filter_chain_match"`
-							Filters []struct{ Name string }
-						} `json:"filter_chains"`
+			Name        string
+			ActiveState struct {
+				Listener struct {
+					Address struct {
+						SocketAddress struct {
+							Address   string
+							PortValue int `json:"port_value"`
+						} `json:"socket_address"`
 					}
-				} `json:"active_state"`
-			} `json:"dynamic_listeners"`
+					FilterChains []struct {
+						FilterChainMatch struct {
+							ServerNames          []string `json:"server_names"`
+							ApplicationProtocols []string `json:"application_protocols"`
+						} `json:"filter_chain_match"`
+						Filters []struct{ Name string }
+					} `json:"filter_chains"`
+				}
+			} `json:"active_state"`
 		}
 	}
 	if err := json.Unmarshal([]byte(raw), &dump); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range dump.Configs {
-		for _, l := range c.DynamicListeners {
-			if l.Name != tb.GatewayListenerName() {
-				t.Errorf("unexpected listener %s from istiod", l.Name)
-				continue
+	for _, l := range dump.Configs {
+		if l.Name != tb.GatewayListenerName() {
+			t.Errorf("unexpected listener %s from istiod", l.Name)
+			continue
+		}
+		a := l.ActiveState.Listener.Address.SocketAddress
+		address = hostPort(a.Address, a.PortValue)
+		for _, fc := range l.ActiveState.Listener.FilterChains {
+			ch := gatewayChain{ServerNames: fc.FilterChainMatch.ServerNames, ALPNs: fc.FilterChainMatch.ApplicationProtocols}
+			for _, f := range fc.Filters {
+				ch.Filters = append(ch.Filters, f.Name)
 			}
-			a := l.ActiveState.Listener.Address.SocketAddress
-			address = hostPort(a.Address, a.PortValue)
-			for _, fc := range l.ActiveState.Listener.FilterChains {
-				ch := gatewayChain{ServerNames: fc.FilterChainMatch.ServerNames, ALPNs: fc.FilterChainMatch.ApplicationProtocols}
-				for _, f := range fc.Filters {
-					ch.Filters = append(ch.Filters, f.Name)
-				}
-				chains = append(chains, ch)
-			}
+			chains = append(chains, ch)
 		}
 	}
 	if address == "" {

@@ -174,7 +174,7 @@ func Start(ctx context.Context, o Options) (_ *Testbed, err error) {
 	if err := step("sidecars and echo apps", func() error { return tb.startSidecars(ctx) }); err != nil {
 		return nil, err
 	}
-	if err := step("east-west gateway (listeners from istiod)", func() error {
+	if err := step("east-west gateway", func() error {
 		port, err := freePort("127.0.0.1")
 		if err != nil {
 			return err

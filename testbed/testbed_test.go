@@ -207,7 +207,7 @@ func TestCARefusesGarbageToken(t *testing.T) {
 	_, err := createCertificate(tb, "not-a-token", csr, time.Hour)
 	wantRefusal(t, tb, err, "failed to validate the JWT")
 	_, err = createCertificate(tb, "", csr, time.Hour)
-	wantRefusal(t, tb, err, "no bearer token exists")
+	wantRefusal(t, tb, err, "token is required for TokenReview")
 }
 
 // An expired token, signed with the cluster's real service-account key, is refused as expired.
@@ -409,7 +409,13 @@ func waitForLog(t *testing.T, path, what string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s does not say %q (%v)", filepath.Base(path), what, err)
+			var related []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "authenticate") {
+					related = append(related, l)
+				}
+			}
+			t.Fatalf("%s does not say %q (%v); it says:\n%s", filepath.Base(path), what, err, strings.Join(related, "\n"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
