@@ -55,7 +55,8 @@ func TestIssueAgainstTestbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := b.Leaf().URIs[0].String(); got != testbed.SPIFFEID(tb.TrustDomain, "dev", "alice") || len(b.Chain) != 3 {
+	// istiod's chain: leaf, intermediate, root, and the root once more.
+	if got := b.Leaf().URIs[0].String(); got != testbed.SPIFFEID(tb.TrustDomain, "dev", "alice") || len(b.Chain) != 4 {
 		t.Fatalf("leaf %s, chain of %d", got, len(b.Chain))
 	}
 	if tb.CASigned() != before+1 {
