@@ -662,34 +662,14 @@ func (m *Model) dashboardKey(s string) tea.Cmd {
 		if m.dashCursor >= len(m.joined) {
 			return nil
 		}
-		c := tryCommand(m.joined[m.dashCursor].JoinedService)
+		c := m.joined[m.dashCursor].TryCommand()
+		if c == "" {
+			return nil
+		}
 		m.status = "copied: " + c
 		return tea.SetClipboard(c)
 	}
 	return nil
-}
-
-// tryCommand is a ready command to call a joined service.
-func tryCommand(js session.JoinedService) string {
-	name := js.Key
-	if len(js.Names) > 0 {
-		name = js.Names[len(js.Names)-1]
-	}
-	if len(js.Ports) == 0 {
-		return "ping " + name
-	}
-	p := js.Ports[0]
-	switch p.Protocol {
-	case "http":
-		if p.Number == 80 {
-			return fmt.Sprintf("curl http://%s/", name)
-		}
-		return fmt.Sprintf("curl http://%s:%d/", name, p.Number)
-	case "http2":
-		return fmt.Sprintf("grpcurl -plaintext %s:%d list", name, p.Number)
-	default:
-		return fmt.Sprintf("nc %s %d", name, p.Number)
-	}
 }
 
 // join starts the session with the selection, or applies it when already joined.
