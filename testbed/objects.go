@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -151,6 +152,8 @@ func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 		return err
 	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(file)))
+	// In parallel: kube-apiserver spends its time on each CRD's schema, not on the request.
+	g, gctx := errgroup.WithContext(ctx)
 	for {
 		doc, err := reader.Read()
 		if errors.Is(err, io.EOF) {
@@ -170,9 +173,15 @@ func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 		if crd.GetKind() != "CustomResourceDefinition" {
 			continue
 		}
-		if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("CRD %s: %w", crd.GetName(), err)
-		}
+		g.Go(func() error {
+			if _, err := dyn.Resource(crdGVR).Create(gctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("CRD %s: %w", crd.GetName(), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	for _, gvr := range []schema.GroupVersionResource{ServiceEntryGVR, PeerAuthenticationGVR, WorkloadEntryGVR, GatewayGVR} {
 		if err := waitFor(ctx, nil, gvr.Resource+" CRD", func() error {
