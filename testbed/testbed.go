@@ -1,10 +1,12 @@
 // Package testbed is mesh-in-a-box: a real local Istio-like mesh for meshjoin's tests and demo.
 //
 // It runs a real kube-apiserver on etcd (issuing and reviewing service-account tokens), creates
-// what an Istio install leaves in a cluster, and runs real Envoys: an AUTO_PASSTHROUGH east-west
-// gateway on 15443 (and 15012 to the CA) and one sidecar per workload that terminates mTLS in
-// front of small echo apps. The mesh CA speaks Istio's CreateCertificate API. Everything listens
-// on loopback; pods and the gateway get their own 127.x.y.z addresses. See
+// what an Istio install leaves in a cluster (Istio's own CRDs included), runs a real istiod out of
+// cluster as the mesh CA (the test mesh's root and intermediate plugged in) and runs real Envoys:
+// an AUTO_PASSTHROUGH east-west gateway whose 15443 listener istiod programs from a Gateway
+// resource (15012 leads to istiod), and one sidecar per workload that terminates mTLS in front of
+// small echo apps. Options.ImitationCA swaps istiod for an in-process imitation. Everything
+// listens on loopback; pods and the gateway get their own 127.x.y.z addresses. See
 // ../shared/docs/istio-join-protocol.md for the behaviour it copies.
 package testbed
 
