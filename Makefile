@@ -31,9 +31,10 @@ testbed: ## Run the local test mesh in the foreground and print its kubeconfig (
 bench: ## Run the benchmarks and print their figures
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/... ./session/ ./tui/
 
-fuzz: ## Fuzz the hosts-block parser for 60s per target
+fuzz: ## Fuzz the hosts-block parser for 60s per target, then 100000 random session sequences over hosts files
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzApplyRoundTrip -fuzztime 60s
+	$(GO) test ./hosts -run '^TestHostsFileSequences$$' -hosts.sequences 100000 -timeout 60m
 
 # Linters, at pinned versions: go install fetches them once through the module proxy.
 STATICCHECK_VERSION := v0.8.2

@@ -51,6 +51,8 @@ func (s Status) Ready() bool { return s.Daemon.Phase == PhaseReady }
 type ServicesRequest struct {
 	Add  []string `json:"add"`
 	Keep bool     `json:"keep"`
+	// Replace makes Add the whole set of services (the TUI removing one).
+	Replace bool `json:"replace,omitempty"`
 }
 
 // DownRequest is POST /v1/down.

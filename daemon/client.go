@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/meshjoin/meshjoin/mesh"
 )
 
 // Client talks to the daemon of a state directory. Safe for concurrent use.
@@ -106,6 +108,12 @@ func (c *Client) Down(ctx context.Context, grace time.Duration) (DownReply, erro
 func (c *Client) Env(ctx context.Context) ([]EnvVar, error) {
 	var vars []EnvVar
 	return vars, c.do(ctx, http.MethodGet, "/v1/env", nil, &vars)
+}
+
+// Catalog is what can be joined.
+func (c *Client) Catalog(ctx context.Context) ([]mesh.Service, error) {
+	var svcs []mesh.Service
+	return svcs, c.do(ctx, http.MethodGet, "/v1/catalog", nil, &svcs)
 }
 
 // Release lets go of an attachment's lease and says whether that ended the session (which

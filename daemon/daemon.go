@@ -24,6 +24,8 @@ type Session interface {
 	ProxyDone() <-chan struct{}
 	// Lookup resolves a name the user typed to a catalogue service.
 	Lookup(name string) (mesh.Service, error)
+	// CatalogServices is the catalogue (for an attached TUI's picker).
+	CatalogServices() []mesh.Service
 }
 
 // Adapt makes a *session.Session a daemon Session.
@@ -32,6 +34,8 @@ func Adapt(s *session.Session) Session { return adapted{s} }
 type adapted struct{ *session.Session }
 
 func (a adapted) Lookup(name string) (mesh.Service, error) { return a.Catalog().Lookup(name) }
+
+func (a adapted) CatalogServices() []mesh.Service { return a.Catalog().Services() }
 
 // Options configure a Daemon.
 type Options struct {
@@ -140,7 +144,12 @@ func (d *Daemon) Run(ctx context.Context, start func(context.Context) (Session, 
 	case <-ctx.Done():
 		d.end("signal")
 	case <-s.ProxyDone():
-		d.log.Error("the local Envoy exited; leaving")
+		d.mu.Lock()
+		unexpected := d.phase == PhaseReady // not Envoy stopped by a leave under way
+		d.mu.Unlock()
+		if unexpected {
+			d.log.Error("the local Envoy exited; leaving")
+		}
 		d.end("envoy exited")
 	case <-d.ended:
 	}
@@ -214,8 +223,9 @@ func (d *Daemon) touch(cancelDown bool) {
 	}
 }
 
-// AddServices joins names too (a no-op when all are joined), keeping the session when keep.
-func (d *Daemon) AddServices(ctx context.Context, names []string, keep bool) error {
+// AddServices joins names too (a no-op when all are joined), keeping the session when keep;
+// with replace, names are the whole set (an attached TUI removing one).
+func (d *Daemon) AddServices(ctx context.Context, names []string, keep, replace bool) error {
 	if err := d.waitStarted(ctx); err != nil {
 		return err
 	}
@@ -236,6 +246,10 @@ func (d *Daemon) AddServices(ctx context.Context, names []string, keep bool) err
 	for _, js := range s.State().Services {
 		keys = append(keys, js.Key)
 	}
+	before := slices.Clone(keys)
+	if replace {
+		keys = nil
+	}
 	added := false
 	for _, n := range names {
 		svc, err := s.Lookup(n)
@@ -243,10 +257,11 @@ func (d *Daemon) AddServices(ctx context.Context, names []string, keep bool) err
 			return d.classified(err)
 		}
 		if !slices.Contains(keys, svc.Key()) {
-			keys, added = append(keys, svc.Key()), true
+			keys = append(keys, svc.Key())
+			added = added || !slices.Contains(before, svc.Key())
 		}
 	}
-	if !added {
+	if !added && (!replace || slices.Equal(keys, before)) {
 		return nil
 	}
 	d.log.Info("adding services", "services", keys)

@@ -77,6 +77,14 @@ func (f *fakeSession) Lookup(name string) (mesh.Service, error) {
 	return mesh.Service{}, &mesh.ErrUnknownService{Name: name}
 }
 
+func (f *fakeSession) CatalogServices() []mesh.Service {
+	var out []mesh.Service
+	for _, s := range f.catalog {
+		out = append(out, s)
+	}
+	return out
+}
+
 func (f *fakeSession) hasLeft() bool {
 	select {
 	case <-f.left:
@@ -132,6 +140,15 @@ func TestAddServicesIsIdempotentAndRefusesUnknown(t *testing.T) {
 	}
 	if len(f.State().Services) != 2 {
 		t.Error("a refused service changed the session")
+	}
+	if _, err := c.AddServices(ctx, ServicesRequest{Add: []string{"reviews.bookinfo"}, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.State().Services; len(got) != 1 || got[0].Key != "reviews.bookinfo" {
+		t.Fatalf("after replacing with reviews: %+v", got)
+	}
+	if cat, err := c.Catalog(ctx); err != nil || len(cat) != 2 {
+		t.Fatalf("catalog: %v %v", cat, err)
 	}
 }
 

@@ -17,6 +17,7 @@ const attachEvery = time.Second
 //	POST /v1/services        ServicesRequest → Status, once joined
 //	POST /v1/down            DownRequest → DownReply
 //	GET  /v1/env             []EnvVar
+//	GET  /v1/catalog         []mesh.Service: what can be joined
 //	GET  /v1/attach?run=1    a stream of JSON lines: Attached, then a Status every second;
 //	                         the client is attached (a run holds the session) until it closes it
 //	POST /v1/release?lease=  ReleaseReply
@@ -32,7 +33,7 @@ func (d *Daemon) Handler() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		if err := d.AddServices(r.Context(), req.Add, req.Keep); err != nil {
+		if err := d.AddServices(r.Context(), req.Add, req.Keep, req.Replace); err != nil {
 			writeError(w, http.StatusConflict, d.errorBody(err))
 			return
 		}
@@ -57,6 +58,16 @@ func (d *Daemon) Handler() http.Handler {
 			return
 		}
 		writeJSON(w, vars)
+	})
+	mux.HandleFunc("GET /v1/catalog", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.waitStarted(r.Context()); err != nil {
+			writeError(w, http.StatusConflict, d.errorBody(err))
+			return
+		}
+		d.mu.Lock()
+		s := d.sess
+		d.mu.Unlock()
+		writeJSON(w, s.CatalogServices())
 	})
 	mux.HandleFunc("GET /v1/attach", d.serveAttach)
 	mux.HandleFunc("POST /v1/release", func(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,11 @@ const (
 	ideaRunConfigs = ".idea/runConfigurations"
 )
 
+// SessionVar names the session's ID in `meshjoin env`: it changes with every session, so it is
+// not written into run configurations (the service addresses do not: they are a hash of the
+// name).
+const SessionVar = "MESHJOIN_SESSION"
+
 // copyableTypes are the run configuration types that get a mesh copy.
 var copyableTypes = []string{GoAppType, JavaAppType}
 
@@ -127,7 +132,9 @@ func meshRunCopy(rc runConfig, env map[string]string) string {
 	}
 	names := make([]string, 0, len(env))
 	for k := range env {
-		names = append(names, k)
+		if k != SessionVar {
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	for _, k := range names {

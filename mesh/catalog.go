@@ -92,7 +92,10 @@ type Catalog struct {
 
 	mu        sync.Mutex
 	dirty     map[objKey]struct{}
-	byKey     map[objKey]*Service
+	byKey     map[objKey]*Service // as published: without the hosts another service owns
+	raw       map[objKey]*Service // as built from the object alone
+	claims    map[string][]objKey // lower-cased host name → the services that claim it
+	claimInfo map[objKey]claim
 	list      []Service // sorted by namespace, name, kind; mirrors byKey
 	names     map[string][]nameRef
 	podMemo   map[string][]any  // pod label index answers during one refresh
@@ -133,6 +136,9 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 		changes:       make(chan struct{}, 1),
 		dirty:         map[objKey]struct{}{},
 		byKey:         map[objKey]*Service{},
+		raw:           map[objKey]*Service{},
+		claims:        map[string][]objKey{},
+		claimInfo:     map[objKey]claim{},
 		names:         map[string][]nameRef{},
 		watchErrs:     map[string]error{},
 		rejected:      map[objKey]string{},

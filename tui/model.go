@@ -26,6 +26,12 @@ type Options struct {
 	Color bool
 	// Now is the clock; default time.Now. Only commands call it.
 	Now func() time.Time
+	// Attached: Backend is a running background session (AttachBackend): straight to its
+	// dashboard; q detaches, x ends the session.
+	Attached bool
+	// OnBackground, when set, makes b on the dashboard of a session of this process leave it
+	// and hand its services to the caller, who starts them in the background (`meshjoin up`).
+	OnBackground func(services []string)
 
 	programOptions []tea.ProgramOption // tests: input and output
 }
@@ -334,6 +340,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.info = msg.info
 		m.setServices(msg.services)
 		m.loaded = true
+		if m.opts.Attached { // already joined: to its dashboard
+			return m, tea.Batch(m.listenCatalog(), func() tea.Msg { return startedMsg{} })
+		}
 		return m, m.listenCatalog()
 	case catalogMsg:
 		m.setServices(msg.services)
@@ -352,6 +361,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.phase = phaseJoined
 		m.screen = screenDashboard
 		m.status = ""
+		if m.opts.Attached {
+			m.status = attachedHint
+		}
 		cmds := []tea.Cmd{m.readStatus()}
 		if !m.proxyArmed {
 			m.proxyArmed = true
@@ -621,9 +633,25 @@ func (m *Model) progressKey(s string) tea.Cmd {
 	return nil
 }
 
+// attachedHint tells the keys of an attached dashboard.
+const attachedHint = "background session: q detaches (it keeps running), x ends it"
+
 func (m *Model) dashboardKey(s string) tea.Cmd {
 	switch s {
 	case "q":
+		return m.quit()
+	case "x":
+		return m.end()
+	case "b":
+		if m.opts.Attached || m.opts.OnBackground == nil || m.busy || m.phase != phaseJoined {
+			return nil
+		}
+		var keys []string
+		for _, js := range m.joined {
+			keys = append(keys, js.Key)
+		}
+		m.opts.OnBackground(keys)
+		m.status = "leaving here; the session starts again in the background …"
 		return m.quit()
 	case "?":
 		m.showHelp = true
@@ -670,6 +698,21 @@ func (m *Model) dashboardKey(s string) tea.Cmd {
 		return tea.SetClipboard(c)
 	}
 	return nil
+}
+
+// end ends an attached background session (q only detaches).
+func (m *Model) end() tea.Cmd {
+	e, ok := m.opts.Backend.(Ender)
+	if !ok || !m.opts.Attached || m.busy || m.quitting {
+		return nil
+	}
+	m.quitting, m.phase = true, phaseLeaving
+	m.status = "ending the background session …"
+	return tea.Batch(func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		return leftMsg{err: e.End(ctx)}
+	}, m.spinner())
 }
 
 // join starts the session with the selection, or applies it when already joined.

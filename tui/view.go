@@ -326,7 +326,9 @@ func (m *Model) pickerDetail(st styles) string {
 		host = s.Hosts[0]
 	}
 	d := fmt.Sprintf("%s %s · %s", s.Kind, s.Key(), host)
-	if len(s.Warnings) > 0 {
+	if len(s.Conflicts) > 0 {
+		d += " · ⚠ " + s.Conflicts[0].String()
+	} else if len(s.Warnings) > 0 {
 		d += " · ⚠ " + s.Warnings[0]
 	}
 	return st.dim.Render(d)

@@ -259,3 +259,100 @@ func TestUpSystemHostsFile(t *testing.T) {
 		t.Fatalf("down: %d\n%s", code, errOut)
 	}
 }
+
+// `meshjoin tui` with a background session shows its dashboard through the control socket:
+// q detaches (the session keeps running), x ends it.
+func TestTUIAttachesToBackgroundSession(t *testing.T) {
+	e := newBackgroundEnv(t)
+	id := e.up("ratings.bookinfo")
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	start := func() *tmuxTerm {
+		args := append([]string{binary(t)}, e.args("tui")...)
+		tm := startTmux(t, 110, 30, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+		tm.waitText("q detaches", 30*time.Second)
+		tm.waitText("ratings.bookinfo", 10*time.Second)
+		return tm
+	}
+	tm := start()
+	if st := e.bgStatus(); st.Daemon.Clients != 1 {
+		t.Errorf("the attached TUI is not counted as a client: %+v", st.Daemon)
+	}
+	tm.keys("q")
+	tm.waitText("keeps running", 30*time.Second)
+	if st := e.bgStatus(); !st.Ready() || st.State.ID != id {
+		t.Fatalf("after q: %+v", st.Daemon)
+	}
+	if _, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0"); err != nil {
+		t.Fatalf("ratings after detaching: %v", err)
+	}
+	exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
+	tm = start()
+	tm.keys("x")
+	tm.waitText("Ended the background session", 60*time.Second)
+	if b, _ := os.ReadFile(exitFile); strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("tui exit %q", b)
+	}
+	exec.Command("tmux", "-S", tm.socket, "kill-server").Run() // its command line names the state dir
+	e.assertNoDaemon()
+}
+
+// A background session nobody watches heals itself: its Envoy container killed, a new one
+// serves the names again with the same certificate, and status counts the restart.
+func TestBackgroundSessionHealsEnvoy(t *testing.T) {
+	e := newBackgroundEnv(t)
+	id := e.up("ratings.bookinfo")
+	serial := e.certSerial()
+	old := e.state().ContainerID
+	if out, err := exec.Command("docker", "kill", old).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v\n%s", err, out)
+	}
+	killed := time.Now()
+	waitUntil(t, 60*time.Second, "ratings to answer again", func() bool {
+		st := e.state()
+		if st.ContainerID == old || st.ContainerID == "" {
+			return false
+		}
+		_, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0")
+		return err == nil
+	})
+	t.Logf("ratings answered again %s after the container was killed", time.Since(killed).Round(10*time.Millisecond))
+	st := e.bgStatus()
+	if !st.Ready() || st.State.ID != id || st.State.EnvoyRestarts != 1 {
+		t.Errorf("after the restart: ready %v, session %s (want %s), restarts %d", st.Ready(), st.State.ID, id, st.State.EnvoyRestarts)
+	}
+	if got := e.certSerial(); got != serial {
+		t.Errorf("certificate %s after the restart, want the same %s", got, serial)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}
+
+// The TUI's own session moves to the background on b: the TUI leaves, `meshjoin up` starts
+// the same services in a background session, and the names answer after the TUI is gone.
+func TestTUIKeepsSessionInBackground(t *testing.T) {
+	e := newBackgroundEnv(t)
+	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never", "--address-range", bgAddressRange)...)
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	tm := startTmux(t, 110, 30, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+	tm.waitText("ledger.payments", 90*time.Second)
+	joinRatings(tm)
+	tm.keys("b")
+	tm.waitText("meshjoin: ready: 1 services", 90*time.Second)
+	tm.waitText("EXITED", 10*time.Second)
+	if b, _ := os.ReadFile(exitFile); strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("tui exit %q:\n%s", b, tm.screen())
+	}
+	exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
+	st := e.bgStatus()
+	if !st.Ready() || len(st.Services) != 1 || st.Services[0].Key != "ratings.bookinfo" || !st.Daemon.Kept {
+		t.Fatalf("background session after b: %+v %+v", st.Daemon, st.Services)
+	}
+	if _, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0"); err != nil {
+		t.Fatalf("ratings in the background: %v", err)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}

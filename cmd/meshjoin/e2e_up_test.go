@@ -88,10 +88,13 @@ func (e *env) assertNoDaemon() {
 			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Errorf("background session left behind: pids %v, socket: %v\nlog:\n%s", pids, sockErr, e.daemonLog())
+			var cmdlines []string
 			for _, p := range pids {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+				cmdlines = append(cmdlines, strings.ReplaceAll(string(b), "\x00", " "))
 				syscall.Kill(p, syscall.SIGKILL)
 			}
+			e.t.Errorf("background session left behind: %q, socket: %v\nlog:\n%s", cmdlines, sockErr, e.daemonLog())
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

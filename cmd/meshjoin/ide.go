@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshjoin/meshjoin/daemon"
 	"github.com/meshjoin/meshjoin/ide"
 	"github.com/meshjoin/meshjoin/project"
 	"github.com/meshjoin/meshjoin/session"
@@ -158,25 +156,26 @@ func (o *ideOptions) applyProject(opts *ide.Options) error {
 	return nil
 }
 
-// sessionEnv is the running session's environment (`meshjoin env`), which JetBrains run
-// configurations get written into them: they cannot read an env file without a plugin.
+// sessionEnv is the running session's environment (what `meshjoin env` prints), which is
+// written into JetBrains run configurations: they cannot read an env file without a plugin.
 func sessionEnv(ctx context.Context, g *globals) (map[string]string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"--state-dir", g.stateDir}
-	if g.kubeconfig != "" {
-		args = append(args, "--kubeconfig", g.kubeconfig)
-	}
-	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, self, append(args, "env", "--format", "dotenv")...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return nil, &session.UsageError{
-			Msg:  fmt.Sprintf("read the session's environment (meshjoin env): %v\n%s", err, bytes.TrimSpace(errOut.Bytes())),
-			Hint: "JetBrains run configurations get the *_SERVICE_HOST variables written in: start the session first (`meshjoin up`), then run this again",
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c := daemon.NewClient(g.stateDir)
+	defer c.Close()
+	vars, err := c.Env(ctx)
+	if errors.Is(err, daemon.ErrNotRunning) {
+		return nil, &noSessionError{
+			msg:  "meshjoin ide jetbrains writes the session's *_SERVICE_HOST variables into the run configurations, and no background session runs",
+			hint: "start it first (`meshjoin up`), then run this again",
 		}
 	}
-	return ide.ParseEnvFile(out.Bytes()), nil
+	if err != nil {
+		return nil, fmt.Errorf("read the session's environment: %w", err)
+	}
+	env := make(map[string]string, len(vars))
+	for _, v := range vars {
+		env[v.Name] = v.Value
+	}
+	return env, nil
 }

@@ -83,6 +83,7 @@ func TestIDEDiffWriteAndIdempotence(t *testing.T) {
 
 func TestIDEBadInput(t *testing.T) {
 	broken := "{\n\t\"version\": \"2.0.0\",\n\t\"tasks\": [\n\t\t{\"label\": \"build\",}\n\t\t{\"label\": \"x\"}\n\t]\n}\n"
+	noSession := t.TempDir()
 	cases := []struct {
 		name  string
 		files map[string]string
@@ -96,6 +97,7 @@ func TestIDEBadInput(t *testing.T) {
 			[]string{"vscode", "-c", "srever", "--write"}, exitUsage, []string{`no configuration "srever"; the project has: "server", "api"`, "Next: give one of the names listed"}},
 		{"unknown profile", map[string]string{"meshjoin.yaml": "profiles:\n  dev: {}\n  web: {}\n"}, []string{"vscode", "--profile", "prod"}, exitUsage, []string{`"prod"`, "Next: choose one of dev, web"}},
 		{"profile without project file", nil, []string{"vscode", "--profile", "dev"}, exitUsage, []string{"no project file", "Next: create one with `meshjoin init"}},
+		{"jetbrains without a session", nil, []string{"jetbrains", "--state-dir", noSession}, exitConflict, []string{"no background session runs", "Next: start it first (`meshjoin up`)"}},
 		{"write and dry-run", nil, []string{"vscode", "--write", "--dry-run"}, exitUsage, []string{"--write and --dry-run together", "Next:"}},
 		{"unknown IDE", nil, []string{"emacs"}, exitUsage, []string{`which IDE? got ["emacs"]`, "Next: `meshjoin ide vscode`"}},
 	}
