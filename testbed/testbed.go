@@ -176,24 +176,7 @@ func Start(ctx context.Context, o Options) (_ *Testbed, err error) {
 	if err := step("sidecars and echo apps", func() error { return tb.startSidecars(ctx) }); err != nil {
 		return nil, err
 	}
-	if err := step("east-west gateway", func() error {
-		port, err := freePort("127.0.0.1")
-		if err != nil {
-			return err
-		}
-		xds := ""
-		if tb.istiod != nil {
-			xds = tb.istiod.grpcAddr
-		}
-		b, err := gatewayBootstrap(tb.GatewayIP, port, tb.Workloads, tb.caBackend(), xds)
-		if err != nil {
-			return err
-		}
-		if tb.gateway, err = startEnvoy(ctx, tb.Dir, "east-west-gateway", b); err != nil || xds == "" {
-			return err
-		}
-		return tb.waitGatewayProgrammed(ctx)
-	}); err != nil {
+	if err := step("east-west gateway", func() error { return tb.startGateway(ctx) }); err != nil {
 		return nil, err
 	}
 	if !o.ImitationCA {
@@ -209,6 +192,32 @@ func Start(ctx context.Context, o Options) (_ *Testbed, err error) {
 		}
 	}
 	return tb, nil
+}
+
+// startGateway starts the east-west gateway Envoy and, with istiod, waits until istiod has
+// programmed its 15443 listener.
+func (tb *Testbed) startGateway(ctx context.Context) error {
+	port, err := freePort("127.0.0.1")
+	if err != nil {
+		return err
+	}
+	xds := ""
+	if tb.istiod != nil {
+		xds = tb.istiod.grpcAddr
+	}
+	b, err := gatewayBootstrap(tb.GatewayIP, port, tb.Workloads, tb.caBackend(), xds)
+	if err != nil {
+		return err
+	}
+	gw, err := startEnvoy(ctx, tb.Dir, "east-west-gateway", b)
+	if err != nil {
+		return err
+	}
+	tb.gateway = gw
+	if xds == "" {
+		return nil
+	}
+	return tb.waitGatewayProgrammed(ctx)
 }
 
 // allocateAddresses picks a free 127.B.0.0/16 block: the gateway at .0.1, sidecars from .1.1 on
