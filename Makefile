@@ -31,6 +31,9 @@ testbed: ## Run the local test mesh in the foreground and print its kubeconfig (
 bench: ## Run the benchmarks and print their figures
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/... ./session/ ./tui/
 
+soak: ## 10 minutes of requests through a session with a 30 s certificate: failed requests, memory, files, threads (not CI)
+	$(GO) test -tags soak ./cmd/meshjoin -run '^TestSoak$$' -v -timeout 20m
+
 fuzz: ## Fuzz the hosts-block parser for 60s per target, then 100000 random session sequences over hosts files
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzApplyRoundTrip -fuzztime 60s
@@ -55,4 +58,4 @@ lint: lint-tools ## gofmt, go vet, staticcheck (its default checks) and deadcode
 
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help demo try deps build test testbed bench fuzz lint lint-tools verify
+.PHONY: help demo try deps build test testbed bench fuzz soak lint lint-tools verify

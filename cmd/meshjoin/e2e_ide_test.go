@@ -33,6 +33,10 @@ import (
 
 const ideService = "ratings.bookinfo"
 
+// ideAddressRange keeps these sessions' addresses apart from other tests' (set in the project
+// file, as a team would).
+const ideAddressRange = "127.83.0.0/16"
+
 // ideWorld is a workspace folder with the test program and a meshjoin.yaml, and the IDE's
 // environment: meshjoin on PATH, the test's kubeconfig and state directory.
 type ideWorld struct {
@@ -66,12 +70,13 @@ func newIDEWorld(t *testing.T) *ideWorld {
 	os.Mkdir(filepath.Join(dir, ".git"), 0o755) // the project file is looked for up to here
 	project := fmt.Sprintf(`identity: dev/alice
 envoyImage: %s
+addressRange: %s
 profiles:
   dev:
     services: [%s]
   broken:
     services: [nosuch.bookinfo]
-`, testbed.EnvoyImage, ideService)
+`, testbed.EnvoyImage, ideAddressRange, ideService)
 	if err := os.WriteFile(filepath.Join(dir, "meshjoin.yaml"), []byte(project), 0o644); err != nil {
 		t.Fatal(err)
 	}
