@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshjoin
 include hack/versions.sh
-export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE
+export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE ISTIO_VERSION
 
 .DEFAULT_GOAL := help
 
@@ -16,7 +16,7 @@ demo: ## Start the local test mesh and open the TUI against it (no cluster neede
 try: ## Join services of the local test mesh (no cluster needed): curl them by name from another terminal
 	bash hack/try.sh
 
-deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy image (idempotent)
+deps: ## Install Envoy, kube-apiserver, istiod, etcd, Docker, tmux and the local Envoy image (idempotent)
 	bash hack/deps.sh
 
 build: ## Build bin/meshjoin
