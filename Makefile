@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshjoin
 include hack/versions.sh
-export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE
+export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE ISTIO_VERSION
 
 .DEFAULT_GOAL := help
 
@@ -16,7 +16,7 @@ demo: ## Start the local test mesh and open the TUI against it (no cluster neede
 try: ## Join services of the local test mesh (no cluster needed): curl them by name from another terminal
 	bash hack/try.sh
 
-deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy image (idempotent)
+deps: ## Install Envoy, kube-apiserver, istiod, etcd, Docker, tmux and the local Envoy image (idempotent)
 	bash hack/deps.sh
 
 build: ## Build bin/meshjoin
@@ -30,6 +30,9 @@ testbed: ## Run the local test mesh in the foreground and print its kubeconfig (
 
 bench: ## Run the benchmarks and print their figures
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/... ./session/ ./tui/
+
+soak: ## 10 minutes of requests through a session with a 30 s certificate: failed requests, memory, files, threads (not CI)
+	$(GO) test -tags soak ./cmd/meshjoin -run '^TestSoak$$' -v -timeout 20m
 
 fuzz: ## Fuzz the hosts-block parser for 60s per target, then 100000 random session sequences over hosts files
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
@@ -55,4 +58,4 @@ lint: lint-tools ## gofmt, go vet, staticcheck (its default checks) and deadcode
 
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help demo try deps build test testbed bench fuzz lint lint-tools verify
+.PHONY: help demo try deps build test testbed bench fuzz soak lint lint-tools verify

@@ -180,6 +180,7 @@ func (c *Catalog) buildService(svc *corev1.Service) Service {
 	if s.Reachable {
 		c.applyPeerAuthentications(&s, c.disabledPorts(svc.Namespace, serviceWorkloads(svc, pods), servicePortTargets(svc)))
 	}
+	c.applyGateways(&s)
 	if s.Reachable && c.pods != nil && len(ids) == 0 {
 		s.Warnings = append(s.Warnings, "no service account found for its endpoints: the identity check falls back to the trust-domain prefix")
 	}
@@ -572,6 +573,7 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 		}
 		c.applyPeerAuthentications(&s, c.disabledPorts(s.Namespace, workloads, ports))
 	}
+	c.applyGateways(&s)
 	if s.Reachable && len(ids) == 0 {
 		s.Warnings = append(s.Warnings, "no service account or subjectAltName declared: the identity check falls back to the trust-domain prefix")
 	}

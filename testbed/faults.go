@@ -18,20 +18,10 @@ func (tb *Testbed) StopGateway() {
 }
 
 // StartGateway starts the east-west gateway again on the same addresses and returns once it
-// answers (its admin /ready is LIVE, listeners bound).
+// answers (its admin /ready is LIVE, listeners bound, istiod's listener programmed).
 func (tb *Testbed) StartGateway(ctx context.Context) error {
-	port, err := freePort("127.0.0.1")
-	if err != nil {
-		return err
-	}
-	b, err := gatewayBootstrap(tb.GatewayIP, port, tb.Workloads, tb.ca.addr)
-	if err != nil {
-		return err
-	}
-	gw, err := startEnvoy(ctx, tb.Dir, "east-west-gateway", b)
-	if err != nil {
+	if err := tb.startGateway(ctx); err != nil {
 		return fmt.Errorf("restart the east-west gateway: %w", err)
 	}
-	tb.gateway = gw
 	return nil
 }

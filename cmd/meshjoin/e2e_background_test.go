@@ -358,3 +358,20 @@ func TestTUIKeepsSessionInBackground(t *testing.T) {
 		t.Fatalf("down: %d\n%s", code, errOut)
 	}
 }
+
+// up --wait too short for a start (an Envoy container alone takes longer): exit 4 naming what
+// it waited for; the session goes on starting in the background and down ends it (or says it
+// had failed to start, should its addresses be taken by another checkout's test).
+func TestUpWaitTimesOut(t *testing.T) {
+	e := newBackgroundEnv(t)
+	args := e.bgArgs("up", "ratings.bookinfo")
+	args = append(args, "--wait", "200ms") // the last --wait wins
+	code, out, errOut := e.run(args...)
+	if code != exitUnreachable || out != "" || !strings.Contains(errOut, "not ready after 200ms: waiting for") || !strings.Contains(errOut, "Next: ") {
+		t.Fatalf("up --wait 200ms: exit %d, want %d, no ready line, what it waited for\n%s%s", code, exitUnreachable, out, errOut)
+	}
+	if code, out, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down after a timed-out up: %d\n%s%s", code, out, errOut)
+	}
+	e.assertNoDaemon()
+}

@@ -8,10 +8,13 @@ import (
 	"testing"
 )
 
+// faultAddressRange is the fault tests' own loopback range, used by no other test.
+const faultAddressRange = "127.81.0.0/16"
+
 // faultJoinArgs are joinArgs on an address range of the fault tests' own, so that they can
 // run beside other tests' (and other people's) sessions of the same services.
 func (e *env) faultJoinArgs(services ...string) []string {
-	return append(e.joinArgs(services...), "--address-range", "127.79.0.0/16")
+	return append(e.joinArgs(services...), "--address-range", faultAddressRange)
 }
 
 // A join whose hosts step fails before changing anything (a hosts file with a broken meshjoin
