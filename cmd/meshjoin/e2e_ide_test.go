@@ -116,12 +116,14 @@ func (w *ideWorld) meshjoin(t *testing.T, args ...string) (int, string) {
 	return cmd.ProcessState.ExitCode(), string(out)
 }
 
-// sessionEnded waits until the background session is gone (its grace period over).
-func (w *ideWorld) sessionEnded(t *testing.T) {
+// sessionEnded waits until the background session is gone (its grace period over): no state
+// file and its process ended, so its cleanup (hosts block, Envoy) is finished too.
+func (w *ideWorld) sessionEnded(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(w.e.stateDir, "state.json")); os.IsNotExist(err) {
+		_, err := os.Stat(filepath.Join(w.e.stateDir, "state.json"))
+		if os.IsNotExist(err) && !alive(pid) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -129,6 +131,16 @@ func (w *ideWorld) sessionEnded(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// alive reports whether a process runs (a zombie does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, after, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(after, "Z")
 }
 
 // checkProgram checks what the launched program saw and reached.
@@ -203,7 +215,7 @@ func TestIDEVSCodeF5(t *testing.T) {
 	if err := v.EndDebug(ctx, config); err != nil {
 		t.Fatal(err)
 	}
-	w.sessionEnded(t) // nothing came back within the grace: down ends it
+	w.sessionEnded(t, pid) // nothing came back within the grace: down ends it
 }
 
 // TestIDEVSCodeUpFails: when `meshjoin up` cannot get ready, the launch stops before the program.
@@ -255,10 +267,11 @@ func TestIDEJetBrainsRun(t *testing.T) {
 	if code, out := w.meshjoin(t, "ide", "jetbrains", "--dir", w.dir, "--profile", "dev", "--grace", "10s", "-c", "meshapp", "--write"); code != 0 {
 		t.Fatalf("ide jetbrains: %d\n%s", code, out)
 	}
+	pid := w.e.state().PID
 	if code, out := w.meshjoin(t, "down"); code != 0 {
 		t.Fatalf("down: %d\n%s", code, out)
 	}
-	w.sessionEnded(t)
+	w.sessionEnded(t, pid)
 
 	j, err := idetest.LoadJetBrains(w.dir, w.runner)
 	if err != nil {
@@ -274,6 +287,7 @@ func TestIDEJetBrainsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.checkProgram(t, ctx, p)
+	pid = w.e.state().PID
 	if strings.Contains(p.Output(), "env "+ide.SessionVar+"=") {
 		t.Errorf("the run configuration carries a session ID, stale once the session changes:\n%s", p.Output())
 	}
@@ -284,7 +298,7 @@ func TestIDEJetBrainsRun(t *testing.T) {
 	if code, _ := down.Wait(ctx); code != 0 {
 		t.Fatalf("meshjoin down: exit %d\n%s", code, down.Output())
 	}
-	w.sessionEnded(t)
+	w.sessionEnded(t, pid)
 }
 
 type testLogWriter struct{ t *testing.T }
