@@ -1,3 +1,5 @@
+// Over 500 lines: the join scenarios against the shared test mesh, one test each, reading best side by side.
+
 package main
 
 import (
