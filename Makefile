@@ -23,7 +23,7 @@ build: ## Build bin/meshjoin
 	$(GO) build -o $(BIN) ./cmd/meshjoin
 
 test: ## Run every test with the race detector, real components included (fails, never skips, without `make deps`); -p 1: packages share Docker and /etc/hosts
-	$(GO) test -race -p 1 -count=1 -timeout 90m ./...
+	$(GO) test -race -p 1 -count=1 -timeout 50m ./...
 
 testbed: ## Run the local test mesh in the foreground and print its kubeconfig (Ctrl-C stops it)
 	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig

@@ -159,9 +159,6 @@ func (d *Daemon) Run(ctx context.Context, start func(context.Context) (Session, 
 	return d.endErr
 }
 
-// Ended is closed when the session is gone (or its start failed and the failure was read).
-func (d *Daemon) Ended() <-chan struct{} { return d.ended }
-
 // end leaves the session (once); later callers wait for the first.
 func (d *Daemon) end(reason string) {
 	d.ops.Lock()

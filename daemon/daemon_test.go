@@ -178,7 +178,7 @@ func TestLastRunEndsSessionNotKeptOne(t *testing.T) {
 		t.Fatalf("last release: ended %v, %v", ended, err)
 	}
 	b.Close()
-	<-d.Ended()
+	<-d.ended
 	if !f.hasLeft() {
 		t.Fatal("the last run did not end the session")
 	}
@@ -211,7 +211,7 @@ func TestDeadRunIsReleased(t *testing.T) {
 	}
 	a.Close()
 	select {
-	case <-d.Ended():
+	case <-d.ended:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the session of a dead run did not end")
 	}
@@ -239,7 +239,7 @@ func TestDownGraceCancelledByUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-d.Ended():
+	case <-d.ended:
 	case <-time.After(10 * time.Second):
 		t.Fatal("down --grace 1ms did not end the session")
 	}
@@ -275,7 +275,7 @@ func TestIdleTimeoutEndsQuietSession(t *testing.T) {
 	}
 	a.Close()
 	select {
-	case <-d.Ended():
+	case <-d.ended:
 	case <-time.After(10 * time.Second):
 		t.Fatal("idle session did not end")
 	}

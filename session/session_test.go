@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -114,8 +113,6 @@ func TestNativeRuntimeAndLiveServiceChange(t *testing.T) {
 		t.Fatalf("native Envoy pid %d still running", pid)
 	}
 }
-
-func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func processAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

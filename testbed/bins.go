@@ -52,7 +52,7 @@ func IstiodBinary() (string, error) {
 func IstioCRDsFile() (string, error) {
 	path := filepath.Join(CacheDir(), "istio-crds-"+IstioVersion+".yaml")
 	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("Istio CRDs %s: %w", path, ErrMissingPrerequisite)
+		return "", fmt.Errorf("the Istio CRDs %s: %w", path, ErrMissingPrerequisite)
 	}
 	return path, nil
 }

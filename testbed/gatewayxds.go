@@ -75,7 +75,7 @@ func createEastWestGateway(ctx context.Context, dyn dynamic.Interface, bind stri
 	}}
 	_, err := dyn.Resource(GatewayGVR).Namespace(IstioSystem).Create(ctx, gw, metav1.CreateOptions{})
 	if err != nil {
-		return fmt.Errorf("Gateway %s/%s: %w", IstioSystem, EastWestGatewayName, err)
+		return fmt.Errorf("the Gateway %s/%s: %w", IstioSystem, EastWestGatewayName, err)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (tb *Testbed) SetGatewayHosts(ctx context.Context, hosts ...string) error {
 	}
 	servers, _, err := unstructured.NestedSlice(gw.Object, "spec", "servers")
 	if err != nil || len(servers) == 0 {
-		return fmt.Errorf("Gateway %s has no server (%v)", EastWestGatewayName, err)
+		return fmt.Errorf("the Gateway %s has no server (%v)", EastWestGatewayName, err)
 	}
 	var hs []any
 	for _, h := range hosts {

@@ -166,7 +166,7 @@ func envFileSession(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := ide.ParseEnvFile(b)["MESHJOIN_SESSION"]
+	id := idetest.ParseEnvFile(b)["MESHJOIN_SESSION"]
 	if id == "" {
 		t.Fatalf("no MESHJOIN_SESSION in %s:\n%s", path, b)
 	}

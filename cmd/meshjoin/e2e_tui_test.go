@@ -325,8 +325,9 @@ func TestTUIIdentityChooserEndToEnd(t *testing.T) {
 	}
 }
 
-// The picker follows the cluster live, and when Docker kills the local Envoy under the
-// dashboard the TUI says so, leaves (hosts entries removed) and gives the terminal back.
+// The picker follows the cluster live; when Docker removes the local Envoy under the dashboard
+// the session brings it back (self-healing) and the dashboard stays; q then leaves (hosts
+// entries removed) and gives the terminal back.
 func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
 	e := newEnv(t)
 	tm, exitFile := startTUIInShell(t, e, 100, 30)
@@ -352,7 +353,8 @@ func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
 		t.Fatal("no container recorded")
 	}
 
-	// Docker takes the Envoy away.
+	// Docker takes the Envoy away: the session brings it back with the same certificate, the
+	// dashboard stays, and requests by address answer again.
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
@@ -361,6 +363,24 @@ func TestTUIFollowsClusterAndSurvivesEnvoyDeath(t *testing.T) {
 	if err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		healed := e.state().ContainerID
+		_, reqErr := getHTTP(e.addr("ratings.bookinfo"), 9080, "/")
+		if healed != "" && healed != id && reqErr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Envoy was not brought back (container %q, request: %v); screen:\n%s", healed, reqErr, tm.screen())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if scr := tm.screen(); !strings.Contains(scr, "[joined 1]") {
+		t.Fatalf("the dashboard did not stay after Envoy came back:\n%s", scr)
+	}
+
+	// q leaves: the terminal comes back and nothing is left behind.
+	tm.keys("q")
 	scr := tm.waitText("EXITED", 60*time.Second)
 	if strings.Contains(scr, "[joined") {
 		t.Fatalf("the TUI did not give the terminal back:\n%s", scr)

@@ -27,9 +27,8 @@ import (
 
 // backgroundOptions are the flags of the commands that start or reuse the background session.
 type backgroundOptions struct {
-	wait    time.Duration
-	idle    time.Duration
-	profile string
+	wait time.Duration
+	idle time.Duration
 }
 
 // defaultWait is how long up and run wait for the session to be ready.

@@ -382,7 +382,7 @@ func (v *VSCode) Launch(ctx context.Context, name string) (*Process, error) {
 		if err != nil {
 			return nil, fmt.Errorf("launch configuration %q: envFile: %w", name, err)
 		}
-		for k, val := range ide.ParseEnvFile(b) {
+		for k, val := range ParseEnvFile(b) {
 			env = append(env, k+"="+val)
 		}
 	}
