@@ -35,10 +35,16 @@ fuzz: ## Fuzz the hosts-block parser for 60s per target
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzApplyRoundTrip -fuzztime 60s
 
-lint: ## gofmt and go vet
+lint: cross ## gofmt and go vet (after the darwin and windows cross-builds)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
+cross: ## Build, vet and compile the platform packages' tests for darwin and windows (amd64, arm64)
+	bash hack/cross.sh
+
+release: ## Archives for linux, darwin, windows × amd64, arm64 in dist/: version stamped, man pages, completions, SHA-256 checksums
+	bash hack/release.sh
+
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help demo try deps build test testbed bench fuzz lint verify
+.PHONY: help demo try deps build test testbed bench fuzz lint cross release verify

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/google/renameio/v2"
 )
 
 // State is what a running session has created, written after every step so that `leave` or
@@ -112,7 +111,7 @@ func (s *store) write(st *State) error {
 	if err != nil {
 		return err
 	}
-	return renameio.WriteFile(s.path(), b, 0o600)
+	return writeFileAtomic(s.path(), b, 0o600)
 }
 
 func (s *store) remove() error {
