@@ -40,7 +40,19 @@ for os in linux darwin windows; do
     fi
   done
 done
-rm -rf "$work"
 (cd "$DIST" && sha256sum -- *.tar.gz *.zip > checksums.txt)
+
+# Check what was built: six archives, checksums that verify, and the version in every binary
+# (run where it can run, read from the build info elsewhere).
+[[ $(ls "$DIST"/*.tar.gz "$DIST"/*.zip | wc -l) == 6 ]] || { echo "release: expected 6 archives" >&2; exit 1; }
+(cd "$DIST" && sha256sum --quiet -c checksums.txt)
+host=$($GO env GOOS)_$($GO env GOARCH)
+for bin in "$work"/meshjoin_*/meshjoin "$work"/meshjoin_*/meshjoin.exe; do
+  if [[ $bin == *_${host}/meshjoin ]]; then
+    "$bin" version | grep -qF "meshjoin $VERSION (commit ${COMMIT:0:12}" || { echo "release: $bin version: $("$bin" version)" >&2; exit 1; }
+  fi
+  $GO version -m "$bin" | grep -qF -- "-X main.version=$VERSION" || { echo "release: $bin has no version stamped" >&2; exit 1; }
+done
+rm -rf "$work"
 echo "release: $(ls "$DIST" | wc -l) files in $DIST/ for $VERSION"
 cat "$DIST/checksums.txt"
