@@ -22,8 +22,8 @@ deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy i
 build: ## Build bin/meshjoin
 	$(GO) build -o $(BIN) ./cmd/meshjoin
 
-test: ## Run every test, real components included (fails, never skips, without `make deps`); -p 1: packages share Docker and /etc/hosts
-	$(GO) test -p 1 -count=1 -timeout 60m ./...
+test: ## Run every test with the race detector, real components included (fails, never skips, without `make deps`); -p 1: packages share Docker and /etc/hosts
+	$(GO) test -race -p 1 -count=1 -timeout 90m ./...
 
 testbed: ## Run the local test mesh in the foreground and print its kubeconfig (Ctrl-C stops it)
 	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig
@@ -35,9 +35,22 @@ fuzz: ## Fuzz the hosts-block parser for 60s per target
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzApplyRoundTrip -fuzztime 60s
 
-lint: cross ## gofmt and go vet (after the darwin and windows cross-builds)
+# Linters, at pinned versions: go install fetches them once through the module proxy.
+STATICCHECK_VERSION := v0.8.2
+DEADCODE_VERSION := v0.52.0
+TOOLS := $(shell $(GO) env GOPATH)/bin
+
+lint-tools: ## Install staticcheck and deadcode at their pinned versions (lint does it first)
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GO) install golang.org/x/tools/cmd/deadcode@$(DEADCODE_VERSION)
+
+# deadcode lists functions no main package reaches: code only tests call is dead too. The
+# testbed is test support (only tests and meshjoin-testbed use it), so it is left out.
+lint: lint-tools cross ## gofmt, go vet, staticcheck (its default checks) and deadcode, all clean; darwin and windows cross-builds first
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	@dead="$$($(TOOLS)/deadcode ./... | grep -v '^testbed/')"; test -z "$$dead" || { echo "$$dead"; echo "dead code: delete it (tests alone do not keep code alive)"; exit 1; }
 
 cross: ## Build, vet and compile the platform packages' tests for darwin and windows (amd64, arm64)
 	bash hack/cross.sh
@@ -47,4 +60,4 @@ release: ## Archives for linux, darwin, windows × amd64, arm64 in dist/: versio
 
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help demo try deps build test testbed bench fuzz lint cross release verify
+.PHONY: help demo try deps build test testbed bench fuzz lint lint-tools cross release verify

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -92,12 +91,12 @@ func DialCA(ctx context.Context, cfg CAConfig) (*CAClient, error) {
 // ParseRoots reads a PEM bundle of one or more root certificates. Every
 // certificate in it is trusted.
 func ParseRoots(bundle []byte) (*x509.CertPool, error) {
-	certs, err := parseCertsPEM(bundle)
+	certs, err := ParseCertificatesPEM(bundle)
+	if errors.Is(err, ErrNoCertificate) {
+		return nil, fmt.Errorf("mesh root bundle: %w (expected the content of root-cert.pem from ConfigMap istio-ca-root-cert)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mesh root bundle: %w", err)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("mesh root bundle: no PEM certificate in it (expected the content of root-cert.pem from ConfigMap istio-ca-root-cert)")
 	}
 	pool := x509.NewCertPool()
 	for _, c := range certs {
@@ -131,7 +130,7 @@ func (c *CAClient) Sign(ctx context.Context, csrPEM []byte, ttl time.Duration, t
 	}
 	var chain [][]byte
 	for _, p := range resp.GetCertChain() {
-		parsed, err := parseCertsPEM([]byte(p))
+		parsed, err := ParseCertificatesPEM([]byte(p))
 		if err != nil {
 			return nil, fmt.Errorf("%w: certificate chain from the mesh CA at %s: %w", ErrBadCertificate, c.cfg.Address, err)
 		}
@@ -201,30 +200,6 @@ func untrustedText(where string, tlsErr error) string {
 	}
 	return fmt.Sprintf("the certificate of %s does not chain to the mesh root (ConfigMap istio-ca-root-cert): %v; "+
 		"check that the address really leads to istiod and the root bundle is this mesh's", where, tlsErr)
-}
-
-// parseCertsPEM reads every CERTIFICATE block; any other block is an error.
-func parseCertsPEM(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("unexpected PEM block %q", block.Type)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, c)
-	}
-	if strings.TrimSpace(string(b)) != "" && len(certs) == 0 {
-		return nil, errors.New("not PEM")
-	}
-	return certs, nil
 }
 
 // recordingCreds remembers whether the last TLS handshake failed certificate

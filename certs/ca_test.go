@@ -537,7 +537,7 @@ func TestDialCAConfig(t *testing.T) {
 		{"empty address", certs.CAConfig{RootsPEM: roots}, "want host:port"},
 		{"no roots", certs.CAConfig{Address: "gw:15012"}, "no PEM certificate"},
 		{"garbage roots", certs.CAConfig{Address: "gw:15012", RootsPEM: []byte("not a certificate")}, "mesh root bundle"},
-		{"key instead of roots", certs.CAConfig{Address: "gw:15012", RootsPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}})}, `unexpected PEM block "PRIVATE KEY"`},
+		{"key instead of roots", certs.CAConfig{Address: "gw:15012", RootsPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}})}, "mesh root bundle: no PEM certificate found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := certs.DialCA(context.Background(), tc.cfg)

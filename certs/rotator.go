@@ -22,8 +22,39 @@ const DefaultAttemptTimeout = time.Minute
 // default back-off, and the wait used when a BackOff says Stop.
 const defaultMaxRetry = 2 * time.Minute
 
-// Rotator keeps a certificate fresh: it renews at half-life and, when
-// renewal fails, retries with exponential back-off. The current bundle stays
+// MinCertTTL is the shortest certificate lifetime meshjoin asks for. Renewal
+// is at half-life, so a 30 s certificate already costs a token request and a
+// CSR every 15 s (4 a minute per session; the 1 s once accepted cost 10 a
+// second). Shorter, and a second of clock difference with the CA or one slow
+// answer eats most of the renewal margin, so connections start failing with
+// an expired certificate. Callers refuse a shorter TTL before asking the CA.
+const MinCertTTL = 30 * time.Second
+
+// MinRenewInterval is the shortest time between a successful renewal and the
+// next attempt, whatever lifetime the CA hands out (a CA may cap it below what
+// was asked): meshjoin never asks more often than this, and it is no longer
+// than the urgent retry cap, so it never delays a needed renewal beyond it.
+const MinRenewInterval = 10 * time.Second
+
+// urgentWindow and urgentRetryMax: once the certificate is expired or within
+// urgentWindow of expiring, a failed renewal is retried at least every
+// urgentRetryMax, so that the session recovers within that of the CA
+// answering again; before that, retries never wait past the window's start.
+const (
+	urgentWindow   = time.Minute
+	urgentRetryMax = 10 * time.Second
+)
+
+// DefaultWakeCheck is how often a waiting rotator compares the wall clock with
+// the renewal time when Rotator.WakeCheck is zero. Timers run on the monotonic
+// clock, which stops while the machine sleeps: after a suspend past the
+// renewal time, the rotator renews within this of waking.
+const DefaultWakeCheck = 10 * time.Second
+
+// Rotator keeps a certificate fresh: it renews at half-life (at once when the
+// machine wakes from a sleep past it) and, when renewal fails, retries with
+// exponential back-off, never waiting past the certificate's expiry nor more
+// than 10 s once it is within a minute of it. The current bundle stays
 // in use until a new one is issued, even past its expiry (reported through
 // OnError wrapping [ErrCertExpired]); it is never withdrawn.
 type Rotator struct {
@@ -41,6 +72,9 @@ type Rotator struct {
 	BackOff backoff.BackOff
 	// AttemptTimeout bounds one Issue call. Zero: DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
+	// WakeCheck is the longest single wait before the renewal time is checked
+	// against the wall clock again. Zero: DefaultWakeCheck.
+	WakeCheck time.Duration
 
 	// Clock and After stand in for time.Now and time.After, for tests.
 	Clock func() time.Time
@@ -64,18 +98,17 @@ func (r *Rotator) Run(ctx context.Context, current *Bundle) error {
 		}
 	}
 	bo.Reset()
+	var lastSuccess time.Time
 	for {
-		if current != nil {
-			if wait := current.RenewAt().Sub(r.now()); wait > 0 && !r.sleep(ctx, wait) {
-				return nil
-			}
+		if current != nil && !r.waitUntil(ctx, current.RenewAt(), lastSuccess) {
+			return nil
 		}
 		next, err := r.attempt(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err == nil {
-			current = next
+			current, lastSuccess = next, r.now()
 			if r.OnRenew != nil {
 				r.OnRenew(next)
 			}
@@ -92,6 +125,10 @@ func (r *Rotator) Run(ctx context.Context, current *Bundle) error {
 		if d == backoff.Stop {
 			d = defaultMaxRetry
 		}
+		d = r.retryCap(d, current)
+		if !lastSuccess.IsZero() {
+			d = max(d, MinRenewInterval-r.now().Sub(lastSuccess))
+		}
 		if r.OnError != nil {
 			r.OnError(r.describe(err, current, d))
 		}
@@ -99,6 +136,42 @@ func (r *Rotator) Run(ctx context.Context, current *Bundle) error {
 			return nil
 		}
 	}
+}
+
+// waitUntil waits until the wall clock reaches at, and MinRenewInterval has
+// passed since lastSuccess, in steps of at most WakeCheck; false when ctx ended
+// first.
+func (r *Rotator) waitUntil(ctx context.Context, at, lastSuccess time.Time) bool {
+	if !lastSuccess.IsZero() && at.Before(lastSuccess.Add(MinRenewInterval)) {
+		at = lastSuccess.Add(MinRenewInterval)
+	}
+	step := r.WakeCheck
+	if step <= 0 {
+		step = DefaultWakeCheck
+	}
+	for {
+		wait := at.Sub(r.now())
+		if wait <= 0 {
+			return true
+		}
+		if !r.sleep(ctx, min(wait, step)) {
+			return false
+		}
+	}
+}
+
+// retryCap shortens the back-off d so that a retry never comes after the
+// current certificate's expiry, nor later than urgentRetryMax once it is
+// within urgentWindow of expiring (or expired, or there is none).
+func (r *Rotator) retryCap(d time.Duration, current *Bundle) time.Duration {
+	if current == nil {
+		return min(d, urgentRetryMax)
+	}
+	left := current.NotAfter.Sub(r.now())
+	if left <= urgentWindow {
+		return min(d, urgentRetryMax)
+	}
+	return min(d, left-urgentWindow)
 }
 
 func (r *Rotator) attempt(ctx context.Context) (*Bundle, error) {

@@ -42,19 +42,27 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
-// expectSleep takes the rotator's next wait, checks its length, moves the
-// clock by it and ends it.
+// expectSleep takes the rotator's next waits until they add up to want,
+// moving the clock by each and ending it: a wait for the renewal time comes in
+// steps of at most the rotator's WakeCheck.
 func (c *fakeClock) expectSleep(t *testing.T, want time.Duration) {
 	t.Helper()
-	s := recv(t, c.sleeps, "the rotator to wait")
-	if s.d != want {
-		t.Fatalf("rotator waits %s, want %s", s.d, want)
+	var total time.Duration
+	for total < want {
+		s := recv(t, c.sleeps, "the rotator to wait")
+		if total+s.d > want {
+			t.Fatalf("rotator waits %s after %s, want %s in all", s.d, total, want)
+		}
+		total += s.d
+		c.advance(s.d)
+		s.fire <- c.Now()
 	}
+}
+
+func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
-	c.now = c.now.Add(s.d)
-	now := c.now
-	c.mu.Unlock()
-	s.fire <- now
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // recv guards against a hung rotator; it is not a timing assertion.
@@ -247,11 +255,12 @@ func TestRotatorDoesNotSpinOnShortCertificates(t *testing.T) {
 	if err := recv(t, r.errs, "OnError"); !strings.Contains(err.Error(), "already past half its life") {
 		t.Errorf("OnError got %q", err)
 	}
-	clock.expectSleep(t, time.Second)
-	r.issue(t, t0.Add(time.Second), nil)
+	// Not the back-off's 1 s: never sooner than MinRenewInterval after a renewal.
+	clock.expectSleep(t, certs.MinRenewInterval)
+	r.issue(t, t0.Add(certs.MinRenewInterval), nil)
 	recv(t, r.renewed, "OnRenew")
 	recv(t, r.errs, "OnError")
-	clock.expectSleep(t, 2*time.Second)
+	clock.expectSleep(t, certs.MinRenewInterval)
 }
 
 func TestRotatorStopsOnCancel(t *testing.T) {
@@ -302,11 +311,9 @@ func TestRotatorWithIssuer(t *testing.T) {
 		recv(t, done, "Run to return")
 	}()
 
-	s := recv(t, clock.sleeps, "the rotator to wait")
-	if want := first.RenewAt().Sub(clock.Now()); s.d != want {
-		t.Errorf("rotator waits %s, want %s (to half-life)", s.d, want)
-	}
-	s.fire <- time.Now() // the issuer checks validity with the real clock
+	// The issuer checks validity with the real clock; the rotator's goes to
+	// the half-life.
+	clock.expectSleep(t, first.RenewAt().Sub(clock.Now()))
 	second := recv(t, renewed, "OnRenew")
 	if second.Leaf().Equal(first.Leaf()) || second.Key == first.Key {
 		t.Error("renewal returned the same certificate or key")
@@ -314,4 +321,92 @@ func TestRotatorWithIssuer(t *testing.T) {
 	if got := second.Leaf().URIs[0].String(); got != me.SPIFFEID() {
 		t.Errorf("renewed for %s", got)
 	}
+}
+
+// Retries back off, but never past the start of the last minute of the
+// certificate's life, and at most 10 s apart from then on: the session
+// recovers within 10 s of the CA answering again.
+func TestRotatorRetriesNeverWaitPastExpiry(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	// Renewal due now; 90 s of life left.
+	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-90 * time.Second), NotAfter: t0.Add(90 * time.Second)}
+	r := runRotator(t, current, clock, &backoff.ExponentialBackOff{InitialInterval: time.Second, Multiplier: 2, MaxInterval: 2 * time.Minute})
+	caDown := errors.New("cannot reach the mesh CA")
+	at := t0
+	for _, wait := range []time.Duration{
+		time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		15 * time.Second,                                     // the back-off says 16 s; 75 s are left, and the last minute starts in 15
+		10 * time.Second, 10 * time.Second, 10 * time.Second, // within the last minute
+		10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second, // expired
+	} {
+		r.issue(t, at, caDown)
+		recv(t, r.errs, "OnError")
+		clock.expectSleep(t, wait)
+		at = at.Add(wait)
+	}
+	r.issue(t, at, nil)
+	recv(t, r.renewed, "OnRenew")
+}
+
+// Once expired, a back-off that has grown long (the CA was down for minutes)
+// is cut to 10 s.
+func TestRotatorRetriesExpiredWithin10s(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-2 * time.Hour), NotAfter: t0.Add(-time.Hour)}
+	r := runRotator(t, current, clock, &backoff.ExponentialBackOff{InitialInterval: 57 * time.Second, Multiplier: 2, MaxInterval: 2 * time.Minute})
+	r.issue(t, t0, errors.New("CA down"))
+	if err := recv(t, r.errs, "OnError"); !strings.Contains(err.Error(), "next attempt in 10s") {
+		t.Errorf("OnError got %q, want the next attempt in 10s", err)
+	}
+	clock.expectSleep(t, 10*time.Second)
+	r.issue(t, t0.Add(10*time.Second), nil)
+	recv(t, r.renewed, "OnRenew")
+}
+
+// The machine sleeps while the rotator waits for the half-life: the monotonic
+// timer stops, the wall clock does not. On waking, the rotator renews at once
+// instead of waiting out what its timer had left.
+func TestRotatorRenewsOnWake(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	current := &certs.Bundle{Identity: me, NotBefore: t0, NotAfter: t0.Add(time.Hour)}
+	r := startRotator(t, current, clock, time.Hour)
+	s := recv(t, clock.sleeps, "the rotator to wait")
+	if s.d > certs.DefaultWakeCheck {
+		t.Fatalf("rotator waits %s in one go, want at most %s between wall-clock checks", s.d, certs.DefaultWakeCheck)
+	}
+	clock.advance(40 * time.Minute) // asleep past the half-life (30 min)
+	s.fire <- clock.Now()
+	r.issue(t, t0.Add(40*time.Minute), nil)
+	recv(t, r.renewed, "OnRenew")
+}
+
+// runRotator starts a rotator with back-off bo.
+func runRotator(t *testing.T, current *certs.Bundle, clock *fakeClock, bo backoff.BackOff) *rotatorRun {
+	t.Helper()
+	r := &rotatorRun{
+		clock:   clock,
+		issuer:  &scriptedIssuer{clock: clock, ttl: time.Hour, results: make(chan error, 16), calls: make(chan time.Time, 16)},
+		renewed: make(chan *certs.Bundle, 16),
+		errs:    make(chan error, 16),
+		done:    make(chan error, 1),
+	}
+	rot := &certs.Rotator{
+		Issuer:  r.issuer,
+		OnRenew: func(b *certs.Bundle) { r.renewed <- b },
+		OnError: func(err error) { r.errs <- err },
+		BackOff: bo,
+		Clock:   clock.Now,
+		After:   clock.After,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- rot.Run(ctx, current) }()
+	t.Cleanup(func() {
+		cancel()
+		recv(t, r.done, "Run to return")
+	})
+	return r
 }

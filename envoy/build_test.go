@@ -236,6 +236,7 @@ func TestClusterTLSFollowsProtocol(t *testing.T) {
 			if !slices.Equal(sans, tc.sans) {
 				t.Errorf("SAN matchers %q, want %q", sans, tc.sans)
 			}
+			//lint:ignore SA1019 the test asserts that the deprecated field stays empty
 			if len(combined.GetDefaultValidationContext().GetMatchSubjectAltNames()) != 0 {
 				t.Error("uses the deprecated untyped match_subject_alt_names")
 			}

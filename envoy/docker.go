@@ -105,9 +105,6 @@ func NewDockerRuntime(ctx context.Context, opts DockerOptions) (*DockerRuntime, 
 // Network is the mode this runtime starts Envoy in (NetworkHost or NetworkPublished).
 func (d *DockerRuntime) Network() NetworkMode { return d.network }
 
-// Endpoint is the engine this runtime talks to and the docker context that chose it.
-func (d *DockerRuntime) Endpoint() DockerEndpoint { return d.endpoint }
-
 // Close releases the client's connections.
 func (d *DockerRuntime) Close() error { return d.cli.Close() }
 

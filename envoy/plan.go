@@ -3,11 +3,12 @@ package envoy
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/meshjoin/meshjoin/certs"
 )
 
 // Protocol is the application protocol of a service port, as Istio classifies it.
@@ -193,23 +194,10 @@ func validateCredentials(creds Credentials) error {
 	if _, err := x509.ParseCertificate(pair.Certificate[0]); err != nil {
 		return fmt.Errorf("credentials: leaf certificate: %w", err)
 	}
-	rest, n := creds.RootsPEM, 0
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return fmt.Errorf("credentials: root bundle certificate #%d: %w", n+1, err)
-		}
-		n++
-	}
-	if n == 0 {
+	if _, err := certs.ParseCertificatesPEM(creds.RootsPEM); errors.Is(err, certs.ErrNoCertificate) {
 		return errors.New("credentials: root bundle holds no certificate")
+	} else if err != nil {
+		return fmt.Errorf("credentials: root bundle %w", err)
 	}
 	return nil
 }

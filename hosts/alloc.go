@@ -7,7 +7,8 @@ import (
 	"net/netip"
 )
 
-var defaultPrefix = netip.MustParsePrefix("127.77.0.0/16")
+// DefaultPrefix is the loopback range services get addresses from unless told otherwise.
+var DefaultPrefix = netip.MustParsePrefix("127.77.0.0/16")
 
 // Allocator hands out loopback addresses for mesh services. The prefix must lie inside
 // 127.0.0.0/8; the zero Allocator uses 127.77.0.0/16.
@@ -23,12 +24,12 @@ type Allocator struct{ Prefix netip.Prefix }
 func (a Allocator) AddressFor(key string, taken map[netip.Addr]bool) (netip.Addr, error) {
 	p := a.Prefix
 	if !p.IsValid() {
-		p = defaultPrefix
+		p = DefaultPrefix
 	}
 	p = p.Masked()
 	// Envoy listens on these addresses: anything outside loopback could capture real traffic.
 	if !p.Addr().Is4() || p.Bits() < loopback.Bits() || !loopback.Contains(p.Addr()) {
-		return netip.Addr{}, fmt.Errorf("address prefix %s is not inside %s: choose a loopback prefix such as %s", p, loopback, defaultPrefix)
+		return netip.Addr{}, fmt.Errorf("address prefix %s is not inside %s: choose a loopback prefix such as %s", p, loopback, DefaultPrefix)
 	}
 	size := uint64(1) << (32 - p.Bits())
 	b := p.Addr().As4()

@@ -176,14 +176,6 @@ func eolFor(crlf bool) string {
 	return "\n"
 }
 
-// RenderBlock renders the block for owner and entries with "\n" line endings. Entries are
-// normalised as Apply does it (names that ValidateName refuses are left out), and characters an
-// owner may not contain are replaced by '_', so the result always parses back with ParseBlock.
-func RenderBlock(owner string, entries []Entry) []byte {
-	desired, _ := normalize(entries)
-	return render(sanitizeOwner(owner), desired, "\n", false)
-}
-
 // render writes the block lines for already normalised entries.
 func render(owner string, entries []Entry, eol string, note bool) []byte {
 	var b bytes.Buffer
@@ -218,22 +210,6 @@ func validateOwner(owner string) error {
 			quoteName(owner), maxOwnerLen)
 	}
 	return nil
-}
-
-func sanitizeOwner(owner string) string {
-	if len(owner) > maxOwnerLen {
-		owner = owner[:maxOwnerLen]
-	}
-	b := []byte(owner)
-	for i, c := range b {
-		if !ownerByteOK(c) {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 {
-		return "unknown"
-	}
-	return string(b)
 }
 
 // firstEOL is the line ending the user's bytes use, judged by their first line break.

@@ -13,34 +13,43 @@ import (
 
 func TestRenderBlock(t *testing.T) {
 	t.Parallel()
-	got := string(RenderBlock("s-1", sampleEntries()))
+	desired, _ := normalize(sampleEntries())
+	out, err := edit(nil, "s-1", desired, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out)
 	want := "" +
 		"# BEGIN meshjoin s-1 (managed by meshjoin; do not edit)\n" +
 		"127.77.0.2       ratings.bookinfo.svc.cluster.local ratings.bookinfo.svc ratings.bookinfo\n" +
 		"127.77.0.3       reviews.bookinfo.svc.cluster.local reviews.bookinfo.svc reviews.bookinfo\n" +
 		"# END meshjoin\n"
 	if got != want {
-		t.Errorf("RenderBlock =\n%s\nwant\n%s", got, want)
+		t.Errorf("block =\n%s\nwant\n%s", got, want)
 	}
 }
 
-func TestRenderBlockSplitsLongLinesAndSanitisesOwner(t *testing.T) {
+func TestRenderBlockSplitsLongLines(t *testing.T) {
 	t.Parallel()
 	var names []string
 	for i := range 20 {
 		names = append(names, "n"+strings.Repeat("x", i))
 	}
-	out := RenderBlock("bad owner\n# x", []Entry{{netip.MustParseAddr("127.77.0.9"), names}, {netip.MustParseAddr("127.77.0.8"), []string{"bad name"}}})
+	desired, _ := normalize([]Entry{{netip.MustParseAddr("127.77.0.9"), names}, {netip.MustParseAddr("127.77.0.8"), []string{"bad name"}}})
+	out, err := edit(nil, "s-1", desired, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 	if got, want := len(lines), 2+3; got != want { // markers + 9 + 9 + 2 names
 		t.Fatalf("got %d lines, want %d:\n%s", got, want, out)
 	}
-	if lines[0] != "# BEGIN meshjoin bad_owner___x (managed by meshjoin; do not edit)" {
+	if lines[0] != "# BEGIN meshjoin s-1 (managed by meshjoin; do not edit)" {
 		t.Errorf("BEGIN line = %q", lines[0])
 	}
 	b, _, _, found, err := ParseBlock(out)
 	if err != nil || !found {
-		t.Fatalf("ParseBlock(RenderBlock) = found %v, %v", found, err)
+		t.Fatalf("ParseBlock(rendered) = found %v, %v", found, err)
 	}
 	if want := []Entry{{netip.MustParseAddr("127.77.0.9"), names}}; !reflect.DeepEqual(b.Entries, want) {
 		t.Errorf("entries read back = %v, want %v", b.Entries, want)
@@ -277,7 +286,7 @@ func TestOwnership(t *testing.T) {
 	if out, err := edit(theirs, "me", nil, false); err != nil || !bytes.Equal(out, theirs) {
 		t.Errorf("edit(nil) by another owner = %q, %v; want the file unchanged", out, err)
 	}
-	// RemoveBlock (anyOwner) removes it.
+	// Removing whoever owns it (anyOwner) restores the file.
 	if out, err := edit(theirs, "", nil, true); err != nil || !bytes.Equal(out, orig) {
 		t.Errorf("remove any = %q, %v; want %q", out, err, orig)
 	}

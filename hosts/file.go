@@ -169,12 +169,12 @@ func acquire(path, real string, o options) (*flock.Flock, error) {
 // Apply makes meshjoin's block hold exactly entries, written under this File's owner. A block
 // left by another owner (a crashed session) is taken over; callers that must not do that check
 // Owner first. Empty entries remove the block if this owner owns it, and leave another owner's
-// block alone (RemoveBlock removes any). Names that ValidateName refuses, and names already
+// block alone. Names that nameProblem refuses, and names already
 // given to another address, are left out and returned with the reason; an entry left without
 // names is dropped. Applying what the file already holds writes nothing.
 func (f *File) Apply(entries []Entry) ([]Rejected, error) {
 	desired, rejected := normalize(entries)
-	return rejected, f.edit(desired, false)
+	return rejected, f.edit(desired)
 }
 
 // Owner reports which session owns the block in the file, and whether there is a block.
@@ -213,21 +213,6 @@ func (f *File) Close() error {
 	return nil
 }
 
-// RemoveBlock removes meshjoin's block from the hosts file at path whoever owns it, as
-// `meshjoin leave` does after a crash. A file without a block is left untouched.
-func RemoveBlock(path string) error {
-	return removeBlock(path, defaultOptions())
-}
-
-func removeBlock(path string, o options) error {
-	f, err := open(path, "", o)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.edit(nil, true)
-}
-
 func (f *File) read() ([]byte, error) {
 	if f.closed {
 		return nil, fmt.Errorf("hosts file %s: used after Close", f.path)
@@ -244,14 +229,14 @@ func strange(path string, err error) error {
 		path, err, beginPrefix, endMarker)
 }
 
-func (f *File) edit(desired []Entry, anyOwner bool) error {
+func (f *File) edit(desired []Entry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	content, err := f.read()
 	if err != nil {
 		return err
 	}
-	out, err := edit(content, f.owner, desired, anyOwner)
+	out, err := edit(content, f.owner, desired, false)
 	var se *StrangeFileError
 	switch {
 	case errors.As(err, &se):

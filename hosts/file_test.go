@@ -172,51 +172,9 @@ func TestApplyOnStrangeFileChangesNothing(t *testing.T) {
 		}
 	}
 	f.Close()
-	if err := RemoveBlock(path); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("RemoveBlock = %v, want the strange-file error", err)
-	}
 	fi, _ := os.Stat(path)
 	if readFile(t, path) != orig || !fi.ModTime().Equal(old) {
 		t.Error("a strange file was written")
-	}
-}
-
-func TestRemoveBlock(t *testing.T) {
-	t.Parallel()
-	orig := "127.0.0.1 localhost"
-	path := writeTemp(t, orig)
-	f, err := open(path, "crashed-session", testOptions(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Apply(sampleEntries()); err != nil {
-		t.Fatal(err)
-	}
-	f.Close() // as if the session crashed: the block stays
-	if !strings.Contains(readFile(t, path), "crashed-session") {
-		t.Fatal("Close removed the block")
-	}
-	// Another session's Apply(nil) leaves someone else's block alone...
-	g, err := open(path, "new-session", testOptions(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.Apply(nil); err != nil {
-		t.Fatal(err)
-	}
-	g.Close()
-	if !strings.Contains(readFile(t, path), "crashed-session") {
-		t.Fatal("Apply(nil) removed another owner's block")
-	}
-	// ...RemoveBlock removes it whatever its owner.
-	if err := RemoveBlock(path); err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, path); got != orig {
-		t.Errorf("after RemoveBlock: %q, want %q", got, orig)
-	}
-	if err := RemoveBlock(path); err != nil {
-		t.Errorf("RemoveBlock on a file without block: %v", err)
 	}
 }
 

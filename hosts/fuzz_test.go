@@ -125,7 +125,7 @@ func reflectZero(b Block) bool {
 }
 
 // FuzzApplyRoundTrip runs what File.Apply does, minus the disk: for any file and any names,
-// never panic, never write a name ValidateName refuses, never change a byte outside the block,
+// never panic, never write a name validateName refuses, never change a byte outside the block,
 // writing the same entries again changes nothing, and removing the block gives back the
 // original file.
 func FuzzApplyRoundTrip(f *testing.F) {
@@ -149,13 +149,13 @@ func FuzzApplyRoundTrip(f *testing.F) {
 		desired, rejected := normalize(entries)
 		for _, e := range desired {
 			for _, n := range e.Names {
-				if ValidateName(n) != nil || n != strings.ToLower(n) {
+				if validateName(n) != nil || n != strings.ToLower(n) {
 					t.Fatalf("name %q would be written", n)
 				}
 			}
 		}
 		for _, r := range rejected {
-			if ValidateName(r.Name) == nil && !strings.HasPrefix(r.Reason, "is already listed for") {
+			if validateName(r.Name) == nil && !strings.HasPrefix(r.Reason, "is already listed for") {
 				t.Fatalf("valid name %q rejected: %s", r.Name, r.Reason)
 			}
 		}
@@ -218,4 +218,21 @@ func FuzzApplyRoundTrip(f *testing.F) {
 			t.Fatalf("add then remove gave %q, want the original %q", removed, content)
 		}
 	})
+}
+
+// sanitizeOwner turns any fuzzed owner into one validateOwner accepts.
+func sanitizeOwner(owner string) string {
+	if len(owner) > maxOwnerLen {
+		owner = owner[:maxOwnerLen]
+	}
+	b := []byte(owner)
+	for i, c := range b {
+		if !ownerByteOK(c) {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "unknown"
+	}
+	return string(b)
 }

@@ -22,17 +22,6 @@ const (
 	maxLabelLen = 63
 )
 
-// ValidateName reports why name may not go into a hosts file, or nil if it may. Names are
-// compared after lower-casing ASCII letters; everything else must be a digit, '-' or '.', laid
-// out as DNS labels. Anything that could end a line or start a comment is refused, because a
-// hosts line is all a resolver sees.
-func ValidateName(name string) error {
-	if p := nameProblem(name); p != "" {
-		return fmt.Errorf("host name %s %s", quoteName(name), p)
-	}
-	return nil
-}
-
 // nameProblem returns the reason name is refused, phrased to follow the name, or "".
 func nameProblem(name string) string {
 	if name == "" {

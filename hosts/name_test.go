@@ -1,6 +1,7 @@
 package hosts
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -57,23 +58,23 @@ func TestValidateName(t *testing.T) {
 		{"10.1.2.3", "IP address"},
 	}
 	for _, tt := range tests {
-		err := ValidateName(tt.name)
+		err := validateName(tt.name)
 		if tt.problem == "" {
 			if err != nil {
-				t.Errorf("ValidateName(%s) = %v, want nil", quoteName(tt.name), err)
+				t.Errorf("validateName(%s) = %v, want nil", quoteName(tt.name), err)
 			}
 			continue
 		}
 		if err == nil {
-			t.Errorf("ValidateName(%s) = nil, want an error containing %q", quoteName(tt.name), tt.problem)
+			t.Errorf("validateName(%s) = nil, want an error containing %q", quoteName(tt.name), tt.problem)
 			continue
 		}
 		if !strings.Contains(err.Error(), tt.problem) {
-			t.Errorf("ValidateName(%s) = %q, want it to contain %q", quoteName(tt.name), err, tt.problem)
+			t.Errorf("validateName(%s) = %q, want it to contain %q", quoteName(tt.name), err, tt.problem)
 		}
 		// The message quotes the name: a hostile name must not break the message over lines.
 		if strings.ContainsAny(err.Error(), "\n\r\x00") {
-			t.Errorf("ValidateName(%s) message contains a raw control character: %q", quoteName(tt.name), err)
+			t.Errorf("validateName(%s) message contains a raw control character: %q", quoteName(tt.name), err)
 		}
 	}
 }
@@ -154,4 +155,15 @@ func TestNormalize(t *testing.T) {
 			}
 		})
 	}
+}
+
+// validateName, for the tests, reports why name may not go into a hosts file, or nil if it may. Names are
+// compared after lower-casing ASCII letters; everything else must be a digit, '-' or '.', laid
+// out as DNS labels. Anything that could end a line or start a comment is refused, because a
+// hosts line is all a resolver sees.
+func validateName(name string) error {
+	if p := nameProblem(name); p != "" {
+		return fmt.Errorf("host name %s %s", quoteName(name), p)
+	}
+	return nil
 }

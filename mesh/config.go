@@ -2,9 +2,7 @@ package mesh
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -17,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshjoin/meshjoin/certs"
 )
 
 // Defaults and the names Istio gives to things.
@@ -297,25 +297,13 @@ func readRoots(ctx context.Context, client kubernetes.Interface, ns string) ([]b
 // parseRoots keeps the certificates of a PEM bundle (all of them: during a root rotation
 // there are several) and re-encodes them; anything else in the data is dropped.
 func parseRoots(data []byte) ([]byte, error) {
-	var out []byte
-	n := 0
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", n+1, err)
-		}
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes})...)
-		n++
+	roots, err := certs.ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, err
 	}
-	if n == 0 {
-		return nil, errors.New("no PEM certificate found")
+	var out []byte
+	for _, c := range roots {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
 	return out, nil
 }

@@ -29,11 +29,6 @@ type Gateway struct {
 	Name       string // namespace/name of the Service
 }
 
-// Address is host:port for dialling.
-func (g Gateway) Address() string {
-	return net.JoinHostPort(g.Host, strconv.FormatUint(uint64(g.Port), 10))
-}
-
 // FindGateway finds the east-west gateway of a network in istio-system: a Service labelled
 // topology.istio.io/network (with the network as value, unless network is "") exposing 15443
 // or the port in its label networking.istio.io/gatewayPort. Its address is the first

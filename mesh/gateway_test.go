@@ -172,19 +172,3 @@ func TestFindGatewayForbidden(t *testing.T) {
 		t.Fatalf("error = %v, want *ErrForbidden for list services in istio-system", err)
 	}
 }
-
-func TestGatewayAddress(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		g    Gateway
-		want string
-	}{
-		{Gateway{Host: "192.0.2.1", Port: 15443}, "192.0.2.1:15443"},
-		{Gateway{Host: "2001:db8::1", Port: 15443}, "[2001:db8::1]:15443"},
-		{Gateway{Host: "lb.example.com", IsHostname: true, Port: 443}, "lb.example.com:443"},
-	} {
-		if got := tc.g.Address(); got != tc.want {
-			t.Errorf("Address() = %q, want %q", got, tc.want)
-		}
-	}
-}

@@ -1,6 +1,10 @@
 package mesh
 
-import "strings"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Protocol is the application protocol of a port, reduced to what the local Envoy needs.
 type Protocol string
@@ -87,4 +91,24 @@ func parseProtocol(s string) Protocol {
 	}
 	// tcp, tls, https, mongo, mysql, redis, udp and anything unknown.
 	return ProtocolTCP
+}
+
+// PortLabel is how every view shows a port: "9080/http" (protocol in lower case).
+func PortLabel(number uint32, protocol string) string {
+	return strconv.FormatUint(uint64(number), 10) + "/" + strings.ToLower(protocol)
+}
+
+// TryCommand is a ready command that calls host on a port: curl for HTTP/1.1 (port 80 left
+// out of the URL), grpcurl for HTTP/2 and gRPC (the gRPC reflection service), nc for TCP.
+func TryCommand(host string, number uint32, protocol Protocol) string {
+	switch Protocol(strings.ToLower(string(protocol))).Codec() {
+	case CodecHTTP1:
+		if number == 80 {
+			return "curl http://" + host + "/"
+		}
+		return fmt.Sprintf("curl http://%s:%d/", host, number)
+	case CodecHTTP2:
+		return fmt.Sprintf("grpcurl -plaintext %s:%d list", host, number)
+	}
+	return fmt.Sprintf("nc %s %d", host, number)
 }

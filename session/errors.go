@@ -29,3 +29,19 @@ type HostsFileError struct{ Err error }
 
 func (e *HostsFileError) Error() string { return e.Err.Error() }
 func (e *HostsFileError) Unwrap() error { return e.Err }
+
+// ErrEnded matches (errors.Is) the error of any operation on a session that has ended.
+var ErrEnded = errors.New("the meshjoin session has ended")
+
+// EndedError refuses an operation on a session that has left, was closed, or failed to start.
+type EndedError struct {
+	Op string // the refused operation, e.g. "change services"
+	ID string // the session
+}
+
+func (e *EndedError) Error() string {
+	return fmt.Sprintf("%s: meshjoin session %s has ended (left, closed or failed to start): start a new one", e.Op, e.ID)
+}
+
+// Is makes errors.Is(err, ErrEnded) true.
+func (e *EndedError) Is(target error) bool { return target == ErrEnded }

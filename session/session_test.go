@@ -17,13 +17,13 @@ import (
 
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/hosts"
-	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/testbed"
 )
 
 // The native runtime end to end, and a live change of services: new listeners without an
 // Envoy restart, and an open connection to a service that stays is not disturbed.
 func TestNativeRuntimeAndLiveServiceChange(t *testing.T) {
+	checkLeaks(t)
 	envoyPath, err := testbed.EnvoyBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -123,21 +123,6 @@ func processAlive(pid int) bool {
 	return err == nil && !strings.Contains(string(b), ") Z ")
 }
 
-func TestNamesFor(t *testing.T) {
-	svc := mesh.Service{Name: "ratings", Namespace: "bookinfo", Kind: mesh.KindService, Hosts: []string{"ratings.bookinfo.svc.cluster.local"}}
-	got := strings.Join(namesFor(svc, false), " ")
-	if got != "ratings.bookinfo.svc.cluster.local ratings.bookinfo.svc ratings.bookinfo" {
-		t.Fatalf("names = %s", got)
-	}
-	if got := namesFor(svc, true); got[len(got)-1] != "ratings" {
-		t.Fatalf("bare name missing: %v", got)
-	}
-	se := mesh.Service{Name: "inv", Namespace: "payments", Kind: mesh.KindServiceEntry, Hosts: []string{"a.internal", "b.internal"}}
-	if got := namesFor(se, true); len(got) != 2 || got[0] != "a.internal" {
-		t.Fatalf("ServiceEntry names = %v", got)
-	}
-}
-
 func TestServiceStatusSaysWhy(t *testing.T) {
 	js := JoinedService{Key: "x.ns", Identities: []string{"spiffe://td/ns/ns/sa/x"}, Ports: []Port{{Number: 80, Protocol: "http", Cluster: "x.ns:80"}}}
 	ss := serviceStatus(js, map[string]uint64{"cluster.x.ns_80.ssl.fail_verify_san": 2, "cluster.x.ns_80.upstream_rq_total": 5})
@@ -149,35 +134,12 @@ func TestServiceStatusSaysWhy(t *testing.T) {
 	}
 }
 
-func TestBareNamesOnlyWhenUnambiguous(t *testing.T) {
-	s := &Session{log: slogDiscard()}
-	joined := []JoinedService{
-		{Key: "ratings.bookinfo", Names: []string{"ratings.bookinfo.svc.cluster.local", "ratings.bookinfo.svc", "ratings.bookinfo"}},
-		{Key: "ratings.dev", Names: []string{"ratings.dev.svc.cluster.local", "ratings.dev.svc", "ratings.dev"}},
-		{Key: "web.bookinfo", Names: []string{"web.bookinfo.svc.cluster.local", "web.bookinfo.svc", "web.bookinfo"}},
-		{Key: "inventory.payments", Names: []string{"inventory.mesh.internal"}},
-	}
-	s.addBareNames(joined)
-	for _, js := range joined {
-		last := js.Names[len(js.Names)-1]
-		switch js.Key {
-		case "web.bookinfo":
-			if last != "web" {
-				t.Errorf("web: names %v, want the bare name", js.Names)
-			}
-		default:
-			if !strings.Contains(last, ".") {
-				t.Errorf("%s: names %v, want no bare name", js.Key, js.Names)
-			}
-		}
-	}
-}
-
 // Published mode (Docker Desktop's, emulated): Docker cannot publish a port on a running
 // container, so adding a service starts a new Envoy container; the session carries on and
 // does not report Envoy as dead. When the new container cannot start (a port taken), the
 // previous services come back.
 func TestPublishedNetworkServiceChange(t *testing.T) {
+	checkLeaks(t)
 	cfg := benchConfig(t, "ratings.bookinfo")
 	testbed.Shared(t).EmulateDockerDesktop(t)
 	cfg.EnvoyNetwork = "published"

@@ -36,6 +36,7 @@ type State struct {
 	Renewals     int             `json:"renewals,omitempty"`
 	LastError    string          `json:"lastError,omitempty"`
 	Phase        string          `json:"phase"`
+	Health                       // what the background work ran into (heal.go)
 }
 
 // JoinedService is one service reachable from this machine.

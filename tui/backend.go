@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	authv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshjoin/meshjoin/daemon"
 	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
@@ -209,3 +211,113 @@ func (b *SessionBackend) ServiceAccounts(ctx context.Context, limit int) ([]stri
 	slices.Sort(out)
 	return out, nil
 }
+
+// AttachBackend is a Backend for the background session (`meshjoin up`): the dashboard reads
+// it, and add and remove act on it, through its control socket. Leaving detaches: the
+// session keeps running; End ends it.
+type AttachBackend struct {
+	c        *daemon.Client
+	progress chan session.Event
+
+	mu   sync.Mutex
+	att  *daemon.Attachment
+	gone chan struct{} // closed when the session ends under us
+}
+
+// NewAttachBackend returns a backend for the background session c talks to.
+func NewAttachBackend(c *daemon.Client) *AttachBackend {
+	return &AttachBackend{c: c, progress: make(chan session.Event), gone: make(chan struct{})}
+}
+
+// Ender is a Backend whose session can be ended apart from leaving the TUI.
+type Ender interface {
+	End(ctx context.Context) error
+}
+
+func (b *AttachBackend) Open(ctx context.Context, _ string) (Info, error) {
+	st, err := b.c.Status(ctx)
+	if err != nil {
+		return Info{}, err
+	}
+	if st.State == nil {
+		return Info{}, errors.New("the background session is not joined yet")
+	}
+	att, err := b.c.Attach(context.WithoutCancel(ctx), false)
+	if err != nil {
+		return Info{}, err
+	}
+	b.mu.Lock()
+	b.att = att
+	b.mu.Unlock()
+	go func() {
+		for range att.Updates {
+		}
+		close(b.gone)
+	}()
+	td, _, _ := strings.Cut(strings.TrimPrefix(st.State.Identity, "spiffe://"), "/")
+	return Info{TrustDomain: td, Gateway: st.State.Gateway, Identity: st.State.Identity}, nil
+}
+
+func (b *AttachBackend) Services() []mesh.Service {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svcs, _ := b.c.Catalog(ctx)
+	return svcs
+}
+
+func (b *AttachBackend) Changes() <-chan struct{}       { return nil }
+func (b *AttachBackend) Progress() <-chan session.Event { return b.progress }
+
+func (b *AttachBackend) Start(ctx context.Context, keys []string) error {
+	return b.SetServices(ctx, keys)
+}
+
+func (b *AttachBackend) SetServices(ctx context.Context, keys []string) error {
+	_, err := b.c.AddServices(ctx, daemon.ServicesRequest{Add: keys, Replace: true})
+	return err
+}
+
+func (b *AttachBackend) Status(ctx context.Context) (Status, error) {
+	st, err := b.c.Status(ctx)
+	if err != nil || st.State == nil {
+		return Status{}, err
+	}
+	return Status{Services: st.Services, CertNotAfter: st.State.CertNotAfter, Renewals: st.State.Renewals, LastError: st.State.LastError}, nil
+}
+
+// ProxyDone is closed when the session ends (down, or Envoy exiting, seen by the daemon).
+func (b *AttachBackend) ProxyDone() <-chan struct{} { return b.gone }
+
+// Leave detaches; the session keeps running.
+func (b *AttachBackend) Leave(context.Context) error { return b.Close() }
+
+func (b *AttachBackend) Close() error {
+	b.mu.Lock()
+	att := b.att
+	b.att = nil
+	b.mu.Unlock()
+	if att != nil {
+		att.Close()
+	}
+	return nil
+}
+
+// End ends the background session and waits until it is gone.
+func (b *AttachBackend) End(ctx context.Context) error {
+	if _, err := b.c.Down(ctx, 0); err != nil {
+		return err
+	}
+	b.Close()
+	for {
+		if _, err := b.c.Status(ctx); errors.Is(err, daemon.ErrNotRunning) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (b *AttachBackend) ServiceAccounts(context.Context, int) ([]string, error) { return nil, nil }

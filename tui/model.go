@@ -26,6 +26,9 @@ type Options struct {
 	Color bool
 	// Now is the clock; default time.Now. Only commands call it.
 	Now func() time.Time
+	// Attached: Backend is a running background session (AttachBackend): straight to its
+	// dashboard; q detaches, x ends the session.
+	Attached bool
 
 	programOptions []tea.ProgramOption // tests: input and output
 }
@@ -334,6 +337,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.info = msg.info
 		m.setServices(msg.services)
 		m.loaded = true
+		if m.opts.Attached { // already joined: to its dashboard
+			return m, tea.Batch(m.listenCatalog(), func() tea.Msg { return startedMsg{} })
+		}
 		return m, m.listenCatalog()
 	case catalogMsg:
 		m.setServices(msg.services)
@@ -352,6 +358,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.phase = phaseJoined
 		m.screen = screenDashboard
 		m.status = ""
+		if m.opts.Attached {
+			m.status = attachedHint
+		}
 		cmds := []tea.Cmd{m.readStatus()}
 		if !m.proxyArmed {
 			m.proxyArmed = true
@@ -621,10 +630,15 @@ func (m *Model) progressKey(s string) tea.Cmd {
 	return nil
 }
 
+// attachedHint tells the keys of an attached dashboard.
+const attachedHint = "background session: q detaches (it keeps running), x ends it"
+
 func (m *Model) dashboardKey(s string) tea.Cmd {
 	switch s {
 	case "q":
 		return m.quit()
+	case "x":
+		return m.end()
 	case "?":
 		m.showHelp = true
 	case "l":
@@ -662,34 +676,29 @@ func (m *Model) dashboardKey(s string) tea.Cmd {
 		if m.dashCursor >= len(m.joined) {
 			return nil
 		}
-		c := tryCommand(m.joined[m.dashCursor].JoinedService)
+		c := m.joined[m.dashCursor].TryCommand()
+		if c == "" {
+			return nil
+		}
 		m.status = "copied: " + c
 		return tea.SetClipboard(c)
 	}
 	return nil
 }
 
-// tryCommand is a ready command to call a joined service.
-func tryCommand(js session.JoinedService) string {
-	name := js.Key
-	if len(js.Names) > 0 {
-		name = js.Names[len(js.Names)-1]
+// end ends an attached background session (q only detaches).
+func (m *Model) end() tea.Cmd {
+	e, ok := m.opts.Backend.(Ender)
+	if !ok || !m.opts.Attached || m.busy || m.quitting {
+		return nil
 	}
-	if len(js.Ports) == 0 {
-		return "ping " + name
-	}
-	p := js.Ports[0]
-	switch p.Protocol {
-	case "http":
-		if p.Number == 80 {
-			return fmt.Sprintf("curl http://%s/", name)
-		}
-		return fmt.Sprintf("curl http://%s:%d/", name, p.Number)
-	case "http2":
-		return fmt.Sprintf("grpcurl -plaintext %s:%d list", name, p.Number)
-	default:
-		return fmt.Sprintf("nc %s %d", name, p.Number)
-	}
+	m.quitting, m.phase = true, phaseLeaving
+	m.status = "ending the background session …"
+	return tea.Batch(func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		return leftMsg{err: e.End(ctx)}
+	}, m.spinner())
 }
 
 // join starts the session with the selection, or applies it when already joined.

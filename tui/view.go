@@ -10,6 +10,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -285,7 +286,7 @@ func (m *Model) pickerView(st styles) []string {
 			}
 			var ports []string
 			for _, p := range s.Ports {
-				ports = append(ports, fmt.Sprintf("%d/%s", p.Number, strings.ToLower(string(p.Protocol))))
+				ports = append(ports, mesh.PortLabel(p.Number, string(p.Protocol)))
 			}
 			ps := strings.Join(ports, ",")
 			if ansi.StringWidth(ps) > 18 {
@@ -433,7 +434,7 @@ func (m *Model) dashboardView(st styles) []string {
 		}
 		var ports []string
 		for _, p := range s.Ports {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
 		ps := ansi.Truncate(strings.Join(ports, ","), 14, "…")
 		mark := " "
@@ -454,7 +455,9 @@ func (m *Model) dashboardView(st styles) []string {
 	}
 	if m.dashCursor < len(m.joined) {
 		s := m.joined[m.dashCursor]
-		out = append(out, "  try: "+tryCommand(s.JoinedService))
+		if try := s.TryCommand(); try != "" {
+			out = append(out, "  try: "+try)
+		}
 		if s.Problem != "" {
 			out = append(out, st.bad.Render("  "+s.Problem))
 		} else if m.statusErr != "" {

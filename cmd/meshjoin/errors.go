@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"github.com/meshjoin/meshjoin/certs"
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/ide"
 	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
@@ -24,7 +26,7 @@ const (
 	exitEnvironment = 6 // missing image, unwritable hosts file, a kubeconfig problem
 )
 
-// classify maps an error to an exit code and the next step for the user ("" when none).
+// classify maps an error to an exit code and the next step for the user.
 func classify(err error) (int, string) {
 	var (
 		forbidden *mesh.ErrForbidden
@@ -38,10 +40,18 @@ func classify(err error) (int, string) {
 		missing   *envoy.AddressUnavailableError
 		cfgErr    *configError
 		hostsErr  *session.HostsFileError
+		flagErr   *FlagError
+		ideFile   *ide.InvalidFileError
+		ideConfig *ide.UnknownConfigurationError
 	)
+	var coded exitCoder
 	switch {
+	case errors.As(err, &flagErr):
+		return exitUsage, flagErr.Hint()
+	case errors.As(err, &coded):
+		return coded.ExitCode(), cmp.Or(coded.NextStep(), hintUnknown)
 	case errors.As(err, &usage):
-		return exitUsage, usage.Hint
+		return exitUsage, cmp.Or(usage.Hint, hintUnknown)
 	case errors.As(err, &unknown), errors.As(err, &ambiguous):
 		return exitUsage, "`meshjoin services` lists what can be joined"
 	case errors.Is(err, certs.ErrInvalidIdentity):
@@ -81,10 +91,25 @@ func classify(err error) (int, string) {
 		return exitEnvironment, "give --hosts-file an existing regular file you may write (the system's is written through sudo: --sudo auto)"
 	case errors.As(err, &cfgErr):
 		return exitEnvironment, "check --kubeconfig / $KUBECONFIG and --context (`kubectl config get-contexts`)"
+	case errors.As(err, &ideFile):
+		return exitEnvironment, "fix that file (nothing was written), or move it aside and run this again"
+	case errors.As(err, &ideConfig):
+		return exitUsage, "give one of the names listed with --configuration, or none to copy them all"
 	case errors.Is(err, hosts.ErrNotWritable):
-		return exitEnvironment, ""
+		return exitEnvironment, "run as a user who may sudo (--sudo auto), or give --hosts-file a file you may write"
 	}
-	return exitFailure, ""
+	return exitFailure, hintUnknown
+}
+
+// hintUnknown is the next step for an error no case above knows: every error prints one.
+const hintUnknown = "run again with --verbose for every step; docs/troubleshooting.md lists the known failures"
+
+// exitCoder is an error that knows its exit code and next step: the daemon's replies, and the
+// background commands' own.
+type exitCoder interface {
+	error
+	ExitCode() int
+	NextStep() string
 }
 
 // reportError prints err with its next step and returns the exit code.
@@ -93,9 +118,9 @@ func reportError(w io.Writer, err error) int {
 		return exitOK
 	}
 	code, hint := classify(err)
-	fmt.Fprintf(w, "Error: %v\n", err)
-	if hint != "" {
-		fmt.Fprintf(w, "Next: %s\n", hint)
+	if err.Error() == "" { // a status passed on (run's command), already explained
+		return code
 	}
+	fmt.Fprintf(w, "Error: %v\nNext: %s\n", err, hint)
 	return code
 }

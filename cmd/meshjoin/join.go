@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/mesh"
+	"github.com/meshjoin/meshjoin/project"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -24,51 +26,45 @@ type joinOptions struct {
 	bareNames                                                       bool
 	runtime, envoyNetwork, envoyImage, envoyPath                    string
 	sudo                                                            string
+	config, profile                                                 string           // the project file and its profile (projectfile.go)
+	project                                                         project.Resolved // what the project file said, applied under the flags
 }
 
 func newJoinCmd(g *globals) *cobra.Command {
 	o := &joinOptions{}
 	cmd := &cobra.Command{
-		Use:   "join SERVICE...",
+		Use:   "join [SERVICE...]",
 		Short: "Make mesh services answer on this machine by name, until Ctrl-C",
 		Example: `  meshjoin join ratings.bookinfo productpage.bookinfo --identity dev/alice
-  curl http://ratings.bookinfo:9080/ratings/0`,
-		Args: cobra.MinimumNArgs(1),
+  curl http://ratings.bookinfo:9080/ratings/0
+  meshjoin join --profile web   # the services and identity of meshjoin.yaml's profile web`,
 		RunE: func(cmd *cobra.Command, args []string) error { return joinRun(cmd.Context(), g, o, args) },
 	}
 	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
 	return cmd
 }
 
-func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string) error {
+func joinRun(ctx context.Context, g *globals, o *joinOptions, args []string) error {
+	services, err := o.servicesOrFile(args)
+	if err != nil {
+		return err
+	}
 	if o.identity == "" {
 		return &session.UsageError{Msg: "no identity given", Hint: "pass --identity <namespace>/<serviceaccount> (or set MESHJOIN_IDENTITY)"}
-	}
-	prefix, err := o.prefix()
-	if err != nil {
-		return err
-	}
-	k, err := g.connect()
-	if err != nil {
-		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	keepRunningOnBrokenPipe()
 	errOut := g.streams.Err
-	cfg := session.Config{
-		Client: k.client, Dynamic: k.dynamic, Context: k.contextName,
-		Identity: o.identity, Services: qualify(services, k.namespace), Revision: o.revision,
-		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
-		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
-		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile)),
-		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath, PullOutput: errOut,
-		StateDir: g.stateDir, Log: g.log,
-		Progress: func(e session.Event) {
-			if e.Done && e.Err == nil {
-				fmt.Fprintf(errOut, "  ✓ %-12s %6s  %s\n", e.Step, e.Duration.Round(time.Millisecond), e.Detail)
-			}
-		},
+	cfg, err := o.sessionConfig(g, services)
+	if err != nil {
+		return err
+	}
+	cfg.PullOutput = errOut
+	cfg.Progress = func(e session.Event) {
+		if e.Done && e.Err == nil {
+			fmt.Fprintf(errOut, "  ✓ %-12s %6s  %s\n", e.Step, e.Duration.Round(time.Millisecond), e.Detail)
+		}
 	}
 	start := time.Now()
 	s, err := session.Join(ctx, cfg)
@@ -79,7 +75,7 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 	select {
 	case <-ctx.Done():
 	case <-s.ProxyDone():
-		fmt.Fprintln(errOut, "The local Envoy exited; leaving.")
+		fmt.Fprintln(errOut, "The local Envoy is gone and could not be restarted; leaving.", s.State().EnvoyProblem)
 	}
 	fmt.Fprintln(errOut, "Leaving ...")
 	leaveCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -91,11 +87,33 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, services []string)
 	return nil
 }
 
+// sessionConfig is the session these options describe (join's, and the background
+// session's of up and run), connected to the cluster.
+func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Config, error) {
+	prefix, err := o.prefix()
+	if err != nil {
+		return session.Config{}, err
+	}
+	k, err := g.connect()
+	if err != nil {
+		return session.Config{}, err
+	}
+	return session.Config{
+		Client: k.client, Dynamic: k.dynamic, Context: k.contextName,
+		Identity: o.identity, Services: qualify(services, k.namespace), Revision: o.revision,
+		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
+		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
+		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile)),
+		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
+		StateDir: g.stateDir, Log: g.log,
+	}, nil
+}
+
 // prefix parses --address-range.
 func (o *joinOptions) prefix() (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(o.addressRange)
 	if err != nil {
-		return p, &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16"}
+		return p, &session.UsageError{Msg: fmt.Sprintf("--address-range %q: %v", o.addressRange, err), Hint: "give a CIDR inside 127.0.0.0/8, e.g. " + session.DefaultAddressRange.String()}
 	}
 	return p, nil
 }
@@ -127,13 +145,9 @@ func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
 	for _, js := range svcs {
 		var ports []string
 		for _, p := range js.Ports {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
-		try := ""
-		if len(js.Ports) > 0 && js.Ports[0].Protocol == "http" {
-			try = fmt.Sprintf("curl http://%s:%d/", js.Names[len(js.Names)-1], js.Ports[0].Number)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Addr, strings.Join(ports, ","), try)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Addr, strings.Join(ports, ","), js.TryCommand())
 	}
 	tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -40,7 +41,12 @@ type globals struct {
 // Main runs one command line and returns the process exit code.
 func Main(args []string, streams Streams) int {
 	g := &globals{streams: streams}
-	root := newRootCmd(g)
+	return execute(newRootCmd(g), args, streams)
+}
+
+// execute parses args, runs the command they name and reports its error (tests give a root
+// whose commands only record what they were given).
+func execute(root *cobra.Command, args []string, streams Streams) int {
 	root.SetArgs(args)
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
@@ -57,7 +63,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return g.setUpLogging()
+			if err := g.setUpLogging(); err != nil {
+				return err
+			}
+			return applyProjectFile(cmd, g)
 		},
 	}
 	f := root.PersistentFlags()
@@ -67,8 +76,10 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringVar(&g.stateDir, "state-dir", session.DefaultStateDir(), "where the running session is recorded")
 	f.StringVar(&g.logFile, "log-file", "", "write logs to this file instead of stderr")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log every step")
-	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newGenDocsCmd(g), newTUICmd(g))
+	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newGenDocsCmd(g), newTUICmd(g), newIDECmd(g), newInitCmd(g), newDoctorCmd(g))
+	root.AddCommand(newUpCmd(g), newDownCmd(g), newRunCmd(g), newEnvCmd(g), newServeCmd(g))
 	openTUIWithoutArgs(root, g)
+	markUsageErrors(root)
 	return root
 }
 
@@ -99,6 +110,7 @@ type kube struct {
 	dynamic     dynamic.Interface
 	contextName string
 	namespace   string
+	config      *rest.Config
 }
 
 func (g *globals) connect() (*kube, error) {
@@ -130,7 +142,7 @@ func (g *globals) connect() (*kube, error) {
 	if err != nil {
 		return nil, &configError{err: err}
 	}
-	return &kube{client: client, dynamic: dyn, contextName: ctxName, namespace: ns}, nil
+	return &kube{client: client, dynamic: dyn, contextName: ctxName, namespace: ns, config: cfg}, nil
 }
 
 type configError struct{ err error }

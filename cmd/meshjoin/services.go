@@ -51,7 +51,7 @@ func newServicesCmd(g *globals) *cobra.Command {
 			for _, s := range list {
 				var ports []string
 				for _, p := range s.Ports {
-					ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+					ports = append(ports, mesh.PortLabel(p.Number, string(p.Protocol)))
 				}
 				joinable := "yes"
 				if !s.Reachable {
@@ -62,7 +62,7 @@ func newServicesCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	StringEnumFlag(cmd.Flags(), &output, "output", "o", "table", outputValues, "output format")
 	cmd.Flags().BoolVarP(&all, "all", "A", false, "also list services the gateway cannot reach, with the reason")
 	cmd.Flags().StringVar(&revision, "revision", "", "istiod revision whose settings to use")
 	return cmd

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -8,28 +10,91 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshjoin/meshjoin/daemon"
+	"github.com/meshjoin/meshjoin/mesh"
 	"github.com/meshjoin/meshjoin/session"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var output string
+	var exitCode bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what is joined now, with traffic and problems per service",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := session.ReadStatus(cmd.Context(), g.stateDir)
+			st, bg, err := readStatus(cmd.Context(), g.stateDir)
 			if err != nil {
 				return err
 			}
 			if output != "table" {
-				return printStructured(g.streams.Out, output, st)
+				var v any = st
+				if bg != nil {
+					v = bg
+				}
+				err = printStructured(g.streams.Out, output, v)
+			} else {
+				err = printStatus(g.streams, st)
+				if err == nil && bg != nil {
+					printDaemon(g.streams, bg.Daemon)
+				}
 			}
-			return printStatus(g.streams, st)
+			if err == nil && exitCode && !ready(st, bg) {
+				return exitStatus(exitFailure)
+			}
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	StringEnumFlag(cmd.Flags(), &output, "output", "o", "table", outputValues, "output format")
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 0 only when a session is ready (joined and serving), 1 otherwise")
 	return cmd
+}
+
+// readStatus asks the background session when one answers (bg not nil), else reads the
+// state file as before.
+func readStatus(ctx context.Context, stateDir string) (session.Status, *daemon.Status, error) {
+	c := daemon.NewClient(stateDir)
+	defer c.Close()
+	bg, err := c.Status(ctx)
+	if err == nil {
+		return bg.Status, &bg, nil
+	}
+	if !errors.Is(err, daemon.ErrNotRunning) {
+		return session.Status{}, nil, err
+	}
+	st, err := session.ReadStatus(ctx, stateDir)
+	return st, nil, err
+}
+
+func ready(st session.Status, bg *daemon.Status) bool {
+	if bg != nil {
+		return bg.Ready()
+	}
+	return st.Running && st.State != nil && st.State.Phase == session.PhaseJoined
+}
+
+func printDaemon(s Streams, d daemon.Info) {
+	fmt.Fprintf(s.Out, "\nIn the background (pid %d, log %s): %s", d.PID, d.Log, d.Phase)
+	if d.Step != "" {
+		fmt.Fprintf(s.Out, " (%s)", d.Step)
+	}
+	fmt.Fprintf(s.Out, "; %d runs, %d clients", d.Runs, d.Clients)
+	if !d.Kept {
+		fmt.Fprint(s.Out, "; ends with the last run")
+	}
+	if !d.EndsAt.IsZero() {
+		fmt.Fprintf(s.Out, "; ends at %s unless up or run comes first", d.EndsAt.Format(time.TimeOnly))
+	}
+	if d.IdleTimeout > 0 {
+		fmt.Fprintf(s.Out, "; ends after %s idle", d.IdleTimeout)
+	}
+	fmt.Fprintln(s.Out)
+	if d.Error != nil {
+		fmt.Fprintf(s.Out, "Error: %s\n", d.Error.Message)
+		if d.Error.Hint != "" {
+			fmt.Fprintf(s.Out, "Next: %s\n", d.Error.Hint)
+		}
+	}
 }
 
 func printStatus(s Streams, st session.Status) error {
@@ -57,7 +122,7 @@ func printStatus(s Streams, st session.Status) error {
 	for _, ss := range st.Services {
 		var ports []string
 		for _, p := range ss.Ports {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Number, p.Protocol))
+			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", ss.Key, ss.Addr, strings.Join(ports, ","), ss.Requests, ss.Errors, ss.Problem)
 	}

@@ -44,28 +44,32 @@ func openTUIWithoutArgs(root *cobra.Command, g *globals) {
 }
 
 // addSessionFlags registers the flags of a session (identity, gateway, image, hosts file ...),
-// shared by join and the TUI.
+// shared by join and the TUI; the project file (--config, --profile) fills those not given.
 func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.identity, "identity", os.Getenv("MESHJOIN_IDENTITY"), identityHelp)
 	f.StringVar(&o.gateway, "gateway", "", "east-west gateway host:port (default: discovered)")
-	f.StringVar(&o.caAddress, "ca-address", "", "mesh CA host:port (default: the gateway's 15012)")
-	f.StringVar(&o.caServerName, "ca-server-name", "", "TLS server name of the mesh CA (default istiod.istio-system.svc)")
+	f.StringVar(&o.caAddress, "ca-address", "", fmt.Sprintf("mesh CA host:port (default: the gateway's %d)", session.DefaultCAPort))
+	f.StringVar(&o.caServerName, "ca-server-name", "", fmt.Sprintf("TLS server name of the mesh CA (default %s, or istiod-<revision>...)", session.DefaultCAServerName("")))
 	f.StringVar(&o.clusterID, "cluster-id", "", "cluster name sent to the CA (default Kubernetes)")
 	f.StringVar(&o.revision, "revision", "", "istiod revision whose settings to use")
-	f.DurationVar(&o.certTTL, "cert-ttl", 3600e9, "lifetime of the workload certificate; renewed at half-life")
+	f.DurationVar(&o.certTTL, "cert-ttl", session.DefaultCertTTL, fmt.Sprintf("lifetime of the workload certificate, at least %s; renewed at half-life", session.MinCertTTL))
 	f.StringVar(&o.hostsFile, "hosts-file", "", "hosts file to write (default the system's)")
-	f.StringVar(&o.addressRange, "address-range", "127.77.0.0/16", "loopback range for the services' addresses")
+	f.StringVar(&o.addressRange, "address-range", session.DefaultAddressRange.String(), "loopback range for the services' addresses")
 	f.BoolVar(&o.bareNames, "bare-names", false, "also map the bare service name (e.g. ratings) when unambiguous")
-	f.StringVar(&o.runtime, "runtime", "docker", "how to run Envoy: docker or native")
-	f.StringVar(&o.envoyNetwork, "envoy-network", "auto", "how the Envoy container reaches this machine: auto, host (Linux engines) or published (Docker Desktop)")
+	StringEnumFlag(f, &o.runtime, "runtime", "", session.DefaultRuntime, runtimeValues, "how to run Envoy")
+	StringEnumFlag(f, &o.envoyNetwork, "envoy-network", "", session.DefaultEnvoyNetwork, envoyNetworkValues, "how the Envoy container reaches this machine (host: Linux engines, published: Docker Desktop)")
 	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
-	f.StringVar(&o.envoyPath, "envoy-path", "envoy", "Envoy binary (native runtime)")
-	f.StringVar(&o.sudo, "sudo", "auto", "write the hosts file through sudo: auto, always or never")
+	f.StringVar(&o.envoyPath, "envoy-path", session.DefaultEnvoyPath, "Envoy binary (native runtime)")
+	StringEnumFlag(f, &o.sudo, "sudo", "", "auto", sudoValues, "write the hosts file through sudo")
+	addProjectFlags(f, o)
 }
 
 func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
 	if !g.streams.IsTTY {
 		return &session.UsageError{Msg: "the TUI needs a terminal", Hint: "run `meshjoin join SERVICE...` in scripts"}
+	}
+	if c, st, ok := backgroundForTUI(ctx, g.stateDir); ok {
+		return tuiAttach(ctx, g, c, st)
 	}
 	keepRunningOnBrokenPipe()
 	prefix, err := o.prefix()

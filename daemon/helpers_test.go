@@ -1,0 +1,5 @@
+package daemon
+
+import "os"
+
+var lstat = os.Lstat

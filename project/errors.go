@@ -1,0 +1,205 @@
+package project
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
+)
+
+// FileError is a project file that cannot be used: unreadable, not YAML, an unknown field, a
+// wrong type or a bad value. Line and Field say where (0 and "" when the whole file is meant).
+type FileError struct {
+	File   string
+	Line   int
+	Column int
+	Field  string // the YAML path, e.g. profiles.frontend.certTTL
+	Msg    string
+	Err    error // the cause, when it is an error of the file system
+}
+
+func (e *FileError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// decodeError turns an error of the YAML decoder (or of a field type's check) into a FileError
+// that names the field at the position it reports.
+func decodeError(path string, doc *ast.File, err error) *FileError {
+	fe := &FileError{File: path, Msg: err.Error()}
+	var tok *token.Token
+	var (
+		ve    *valueError
+		typed *yaml.TypeError
+		unk   *yaml.UnknownFieldError
+		node  *yaml.UnexpectedNodeTypeError
+		ye    yaml.Error
+	)
+	switch {
+	case errors.As(err, &ve):
+		tok, fe.Msg = ve.node.GetToken(), ve.msg
+	case errors.As(err, &typed):
+		tok, fe.Msg = typed.Token, fmt.Sprintf("want %s, got %s", kindName(typed.DstType), typeName(typed.SrcType))
+	case errors.As(err, &unk):
+		tok, fe.Msg = unk.Token, unk.Message+"; the fields are listed in docs/project-file.md"
+	case errors.As(err, &node):
+		tok, fe.Msg = node.Token, fmt.Sprintf("want %s, got %s", nodeTypeName(node.Expected), nodeTypeName(node.Actual))
+	case errors.As(err, &ye):
+		tok, fe.Msg = ye.GetToken(), ye.GetMessage()
+	}
+	if tok != nil && tok.Position != nil {
+		fe.Line, fe.Column = tok.Position.Line, tok.Position.Column
+		fe.Field = fieldAt(doc, fe.Line, fe.Column)
+	}
+	return fe
+}
+
+// kindName says what a Go type is in YAML words.
+func kindName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return t.Kind().String()
+}
+
+// typeName says what the decoder found, from the Go type it made of it.
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "nothing"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
+		return "a number"
+	}
+	return kindName(t)
+}
+
+func nodeTypeName(t ast.NodeType) string {
+	switch t {
+	case ast.MappingType, ast.MappingValueType:
+		return "a mapping"
+	case ast.SequenceType:
+		return "a list"
+	case ast.StringType:
+		return "a string"
+	case ast.IntegerType, ast.FloatType:
+		return "a number"
+	case ast.BoolType:
+		return "a boolean"
+	case ast.NullType:
+		return "nothing"
+	}
+	return t.String()
+}
+
+// fieldAt is the YAML path of the key or value at line:col ("" when nothing is there).
+func fieldAt(doc *ast.File, line, col int) string {
+	found := ""
+	walk(doc, func(path []string, key, value ast.Node) bool {
+		for _, n := range []ast.Node{key, value} {
+			if n == nil || n.GetToken() == nil || n.GetToken().Position == nil {
+				continue
+			}
+			if p := n.GetToken().Position; p.Line == line && p.Column == col {
+				found = strings.Join(path, ".")
+				return false
+			}
+		}
+		return true
+	})
+	return found
+}
+
+// nodeAt is the value (or the key) at a path of keys and list indexes (nil when there is none).
+func nodeAt(doc *ast.File, want []string, key bool) ast.Node {
+	var found ast.Node
+	walk(doc, func(path []string, k, value ast.Node) bool {
+		if slices.Equal(path, want) {
+			found = value
+			if key && k != nil {
+				found = k
+			}
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// walk calls visit for every mapping value and list item of doc, depth first, with its path
+// (keys, and indexes for list items); key is nil for list items. visit returns false to stop.
+func walk(doc *ast.File, visit func(path []string, key, value ast.Node) bool) {
+	var rec func(n ast.Node, path []string) bool
+	rec = func(n ast.Node, path []string) bool {
+		switch n := n.(type) {
+		case *ast.DocumentNode:
+			return rec(n.Body, path)
+		case *ast.MappingNode:
+			for _, mv := range n.Values {
+				if !rec(mv, path) {
+					return false
+				}
+			}
+		case *ast.MappingValueNode:
+			p := append(append([]string(nil), path...), keyName(n.Key))
+			if !visit(p, n.Key, n.Value) {
+				return false
+			}
+			return rec(n.Value, p)
+		case *ast.SequenceNode:
+			for i, v := range n.Values {
+				p := append(append([]string(nil), path...), strconv.Itoa(i))
+				if !visit(p, nil, v) || !rec(v, p) {
+					return false
+				}
+			}
+		case *ast.TagNode:
+			return rec(n.Value, path)
+		case *ast.AnchorNode:
+			return rec(n.Value, path)
+		}
+		return true
+	}
+	if doc == nil {
+		return
+	}
+	for _, d := range doc.Docs {
+		if !rec(d, nil) {
+			return
+		}
+	}
+}
+
+// keyName is a mapping key's text, without the quotes it may be written with.
+func keyName(k ast.MapKeyNode) string {
+	if s, ok := k.(*ast.StringNode); ok {
+		return s.Value
+	}
+	return k.String()
+}

@@ -1,0 +1,244 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/meshjoin/meshjoin/certs"
+	"github.com/meshjoin/meshjoin/envoy"
+)
+
+// The proxy: the in-process xDS server, the runtime that runs the local Envoy, and starting,
+// replacing and restarting that Envoy. Everything here runs inside an operation (see Session).
+
+// startEnvoy serves the config over ADS and starts the local Envoy, then waits until every
+// listener is serving.
+func (s *Session) startEnvoy(ctx context.Context) error {
+	nodeID := "meshjoin~" + s.id
+	var err error
+	if s.xds, err = envoy.NewServer(nodeID); err != nil {
+		return err
+	}
+	if s.adminToken, err = envoy.NewAdminToken(); err != nil {
+		return err
+	}
+	ctx, started, stop := s.watchConfigContact(ctx)
+	defer stop()
+	err = s.step(StepEnvoyStart, func() (string, error) {
+		rt, err := s.runtime(ctx)
+		if err != nil {
+			return "", err
+		}
+		s.rt = rt
+		xdsAddr := s.xds.Addr()
+		adminSocket := envoy.ContainerAdminSocket
+		if d, ok := rt.(*envoy.DockerRuntime); ok {
+			s.published = d.Network() == envoy.NetworkPublished
+			s.mu.Lock()
+			s.state.Network = string(d.Network())
+			s.mu.Unlock()
+			if s.published {
+				// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
+				// connections to HostAlias to the workstation's loopback.
+				_, port, _ := net.SplitHostPort(xdsAddr)
+				xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
+			}
+		} else {
+			// A native Envoy's admin socket goes in the state directory (0700).
+			adminSocket = nativeAdminSocket(s.cfg.StateDir)
+		}
+		if err := s.push(); err != nil {
+			return "", err
+		}
+		adminPort, err := freeLoopbackPort()
+		if err != nil {
+			return "", err
+		}
+		s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
+			AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
+		if err != nil {
+			return "", err
+		}
+		s.adminPort = adminPort
+		_, ports := s.served(s.plan)
+		if err := s.launch(ctx, ports, started); err != nil {
+			return "", noContact(ctx, err)
+		}
+		return s.proxy.ID(), nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.step(StepConfig, func() (string, error) {
+		names := envoy.ListenerNames(s.plan)
+		err := envoy.WaitReady(ctx, s.proxy.Admin(), names)
+		return fmt.Sprintf("%d listeners", len(names)), noContact(ctx, err)
+	})
+}
+
+// push sends Envoy the session's current plan and certificate together. Every xDS update goes
+// through here, inside an operation, so the newest plan and the newest certificate always
+// travel together and a later push can never be overtaken by an earlier one.
+func (s *Session) push() error {
+	served, _ := s.served(s.plan)
+	return s.xds.Update(served, credentials(s.bundle, s.meshCfg.RootsPEM))
+}
+
+func credentials(b *certs.Bundle, roots []byte) envoy.Credentials {
+	return envoy.Credentials{CertChainPEM: b.CertChainPEM(), KeyPEM: b.KeyPEM(), RootsPEM: roots}
+}
+
+// configContactTimeout is how long a started Envoy may take to ask for its configuration.
+// Envoy asks within milliseconds of starting; silence means it cannot reach the server.
+const configContactTimeout = 20 * time.Second
+
+// watchConfigContact returns a ctx that ends with ErrNoConfigContact as its cause when Envoy
+// has not asked the ADS server for configuration configContactTimeout after started is
+// called (in published mode: host.docker.internal not forwarded); stop ends the watch. Only
+// the start-up uses ctx: the runtimes detach Envoy's lifetime from it. Envoy's admin listener
+// answers only after that first fetch, so without this the start would wait for ctx alone.
+func (s *Session) watchConfigContact(ctx context.Context) (_ context.Context, started, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	start := make(chan struct{})
+	go func() {
+		select {
+		case <-start:
+		case <-ctx.Done():
+			return
+		}
+		published := s.published // set before Envoy starts, so before start is closed
+		select {
+		case <-s.xds.Contacted():
+		case <-ctx.Done():
+		case <-time.After(configContactTimeout):
+			where := "127.0.0.1"
+			if published {
+				where = envoy.HostAlias + ", which Docker Desktop forwards to this machine's loopback"
+			}
+			cancel(fmt.Errorf("%w in %s: Envoy reaches it at %s", ErrNoConfigContact, configContactTimeout, where))
+		}
+	}()
+	return ctx, sync.OnceFunc(func() { close(start) }), func() { cancel(nil) }
+}
+
+// noContact is err, or the watchdog's ErrNoConfigContact when that is why ctx ended.
+func noContact(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrNoConfigContact) {
+		return cause
+	}
+	return err
+}
+
+// served is the plan as Envoy gets it, and the ports Docker must publish for it (none on
+// the host network).
+func (s *Session) served(plan envoy.Plan) (envoy.Plan, []envoy.PublishedPort) {
+	if !s.published {
+		return plan, nil
+	}
+	return envoy.Publish(plan)
+}
+
+// launch starts an Envoy from the session's bootstrap, publishing ports, records it, and
+// watches it (see watch). started, when not nil, is called once the Envoy process runs.
+func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort, started func()) error {
+	if s.cfg.Runtime == RuntimeNative {
+		// A crashed run's admin socket is removed first: a unix socket cannot be bound twice.
+		if err := removeIfExists(nativeAdminSocket(s.cfg.StateDir)); err != nil {
+			return err
+		}
+	}
+	p, err := s.rt.Start(ctx, envoy.ProxySpec{SessionID: s.id, Bootstrap: s.bootstrap, AdminPort: s.adminPort, AdminToken: s.adminToken,
+		Image: s.cfg.EnvoyImage, Logs: s.cfg.EnvoyLogs, Published: ports, Started: started})
+	if err != nil {
+		return err
+	}
+	s.proxy, s.publishedPorts = p, ports
+	s.mu.Lock()
+	s.state.AdminAddr, s.state.AdminToken = p.Admin().Addr, p.Admin().Token
+	if s.cfg.Runtime == RuntimeDocker {
+		s.state.ContainerID = p.ID()
+	} else if pp, ok := p.(interface{ PID() int }); ok {
+		s.state.EnvoyPID = pp.PID()
+	}
+	s.mu.Unlock()
+	s.save()
+	s.watch(p)
+	return nil
+}
+
+// relaunch replaces the Envoy container with one that publishes ports. Docker cannot add a
+// published port to a running container, so in NetworkPublished mode a change of services
+// costs a restart (about 1 s; open connections to the other services are cut).
+func (s *Session) relaunch(ctx context.Context, ports []envoy.PublishedPort) error {
+	old := s.proxy
+	s.proxy = nil // its watcher sees it replaced, not dead
+	if err := old.Stop(ctx); err != nil {
+		return fmt.Errorf("stop Envoy to publish the new ports: %w", err)
+	}
+	return s.launch(ctx, ports, nil)
+}
+
+// restore brings Envoy and the hosts block back to s.plan and the state's services (already
+// the previous ones) after a failed change: the previous configuration and, when the change
+// replaced the container or left none, an Envoy publishing the previous ports.
+func (s *Session) restore(ctx context.Context, ports []envoy.PublishedPort) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := s.push(); err != nil {
+		return err
+	}
+	switch {
+	case s.proxy == nil:
+		if err := s.launch(ctx, ports, nil); err != nil {
+			return fmt.Errorf("restart Envoy with the previous services: %w", err)
+		}
+	case s.published && !slices.Equal(ports, s.publishedPorts):
+		if err := s.relaunch(ctx, ports); err != nil {
+			return fmt.Errorf("restart Envoy with the previous services: %w", err)
+		}
+	}
+	select {
+	case <-s.proxy.Done():
+		// An Envoy that exited is its watcher's to restart, after this operation.
+	default:
+		if err := envoy.WaitReady(ctx, s.proxy.Admin(), envoy.ListenerNames(s.plan)); err != nil {
+			return err
+		}
+	}
+	return s.writeHosts()
+}
+
+func (s *Session) runtime(ctx context.Context) (envoy.Runtime, error) {
+	if s.cfg.Runtime == RuntimeNative {
+		return envoy.NewNativeRuntime(s.cfg.EnvoyPath), nil
+	}
+	return envoy.NewDockerRuntime(ctx, envoy.DockerOptions{PullOutput: s.cfg.PullOutput, Network: envoy.NetworkMode(s.cfg.EnvoyNetwork)})
+}
+
+// nativeAdminSocket is where a native Envoy's admin interface listens: in the state
+// directory, which is the user's alone (0700).
+func nativeAdminSocket(stateDir string) string { return filepath.Join(stateDir, "envoy-admin.sock") }
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
