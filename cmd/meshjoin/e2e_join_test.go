@@ -512,7 +512,7 @@ func TestOnlyTheHostsWriteIsElevated(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.extraEnv = []string{"PATH=" + dir + ":" + os.Getenv("PATH")}
-	r := e.startJoin(e.args("join", "--identity", "dev/alice", "--envoy-image", "meshjoin.local/envoy:1.40.0", "--sudo", "always", "ratings.bookinfo")...)
+	r := e.startJoin(e.args("join", "--identity", "dev/alice", "--envoy-image", "meshjoin.local/envoy:1.40.0", "--sudo", "always", "--address-range", "127.79.0.0/16", "ratings.bookinfo")...)
 	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
 		t.Fatal(err)
 	}

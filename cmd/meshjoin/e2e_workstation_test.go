@@ -33,21 +33,23 @@ func TestJoinThroughDockerContext(t *testing.T) {
 		os.Unsetenv(k)
 	}
 	e.extraEnv = []string{"DOCKER_CONFIG=" + cfgDir}
+	// A range of its own: other tests' sessions may hold ratings' usual address.
+	join := append(e.joinArgs("ratings.bookinfo"), "--address-range", "127.79.0.0/16")
 
-	r := e.startJoin(e.joinArgs("ratings.bookinfo")...)
+	r := e.startJoin(join...)
 	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
 		t.Fatalf("through context mj-engine: %v\n%s", err, r.stderr)
 	}
 	r.interrupt(t)
 
 	e.extraEnv = []string{"DOCKER_CONFIG=" + cfgDir, "DOCKER_CONTEXT=mj-nowhere"}
-	code, _, stderr := e.run(e.joinArgs("ratings.bookinfo")...)
+	code, _, stderr := e.run(join...)
 	if code != exitUnreachable || !strings.Contains(stderr, `docker context "mj-nowhere"`) ||
 		!strings.Contains(stderr, "nothing.sock") || !strings.Contains(stderr, "Next: ") {
 		t.Fatalf("context pointing nowhere: exit %d\n%s", code, stderr)
 	}
 	e.extraEnv = []string{"DOCKER_CONFIG=" + cfgDir, "DOCKER_CONTEXT=mj-missing"}
-	code, _, stderr = e.run(e.joinArgs("ratings.bookinfo")...)
+	code, _, stderr = e.run(join...)
 	if code != exitEnvironment || !strings.Contains(stderr, `docker context "mj-missing"`) || !strings.Contains(stderr, "Next: ") {
 		t.Fatalf("missing context: exit %d\n%s", code, stderr)
 	}
