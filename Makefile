@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshjoin
 include hack/versions.sh
-export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE
+export ENVOY_VERSION KUBE_VERSION ENVOY_IMAGE ISTIO_VERSION
 
 .DEFAULT_GOAL := help
 
@@ -16,7 +16,7 @@ demo: ## Start the local test mesh and open the TUI against it (no cluster neede
 try: ## Join services of the local test mesh (no cluster needed): curl them by name from another terminal
 	bash hack/try.sh
 
-deps: ## Install Envoy, kube-apiserver, etcd, Docker, tmux and the local Envoy image (idempotent)
+deps: ## Install Envoy, kube-apiserver, istiod, etcd, Docker, tmux and the local Envoy image (idempotent)
 	bash hack/deps.sh
 
 build: ## Build bin/meshjoin
@@ -31,9 +31,13 @@ testbed: ## Run the local test mesh in the foreground and print its kubeconfig (
 bench: ## Run the benchmarks and print their figures
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/... ./session/ ./tui/
 
-fuzz: ## Fuzz the hosts-block parser for 60s per target
+soak: ## 10 minutes of requests through a session with a 30 s certificate: failed requests, memory, files, threads (not CI)
+	$(GO) test -tags soak ./cmd/meshjoin -run '^TestSoak$$' -v -timeout 20m
+
+fuzz: ## Fuzz the hosts-block parser for 60s per target, then 100000 random session sequences over hosts files
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzParseBlock -fuzztime 60s
 	$(GO) test ./hosts -run '^$$' -fuzz FuzzApplyRoundTrip -fuzztime 60s
+	$(GO) test ./hosts -run '^TestHostsFileSequences$$' -hosts.sequences 100000 -timeout 60m
 
 # Linters, at pinned versions: go install fetches them once through the module proxy.
 STATICCHECK_VERSION := v0.8.2
@@ -60,4 +64,4 @@ release: ## Archives for linux, darwin, windows × amd64, arm64 in dist/: versio
 
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help demo try deps build test testbed bench fuzz lint lint-tools cross release verify
+.PHONY: help demo try deps build test testbed bench fuzz soak lint lint-tools cross release verify

@@ -40,6 +40,15 @@ type CAConfig struct {
 	// that is right for a single-cluster mesh whatever the cluster is named,
 	// whereas a wrong name is refused ("client claims to be in cluster ...").
 	ClusterID string
+
+	// What meshjoin knows of the cluster, to explain a refusal istiod does not explain (it only
+	// says "request authenticate failure"). Empty means unknown.
+	//
+	// ClusterName is the name istiod knows this cluster by
+	// (values.global.multiCluster.clusterName of the sidecar injector).
+	ClusterName string
+	// ClusterCAAddress is the istiod this cluster's east-west gateway exposes (host:15012).
+	ClusterCAAddress string
 }
 
 // CAClient calls the mesh CA's IstioCertificateService. It is safe for
@@ -162,7 +171,11 @@ func (c *CAClient) classify(ctx context.Context, err error, ttl time.Duration, t
 	case codes.Unauthenticated, codes.PermissionDenied:
 		e.kind = ErrCARefused
 		e.text = "the mesh CA refused the token: " + e.Message
-		if strings.Contains(e.Message, "claims to be in cluster") {
+		if strings.Contains(e.Message, istiodOpaqueRefusal) {
+			reason, hint := c.explainRefusal(token, time.Now())
+			e.text += "; likely reason: " + reason
+			e.Hint = hint
+		} else if strings.Contains(e.Message, "claims to be in cluster") {
 			e.text += "; set the cluster ID to the name istiod knows this cluster by (values.global.multiCluster.clusterName), or leave it empty for istiod's own cluster"
 		} else {
 			e.text += "; check that the CA at " + e.Address + " is the istiod of the cluster the kube context points at"
@@ -174,11 +187,22 @@ func (c *CAClient) classify(ctx context.Context, err error, ttl time.Duration, t
 		if tlsErr := c.creds.last.get(); tlsErr != nil && strings.Contains(e.Message, "handshake") {
 			e.kind, e.cause = ErrCAUntrusted, tlsErr
 			e.text = untrustedText(where, tlsErr)
+			var host x509.HostnameError
+			if errors.As(tlsErr, &host) {
+				e.Hint = "leave --ca-server-name out (meshjoin then uses istiod.istio-system.svc, or istiod-<revision>.istio-system.svc with --revision), or give one of the names above"
+			}
 			break
 		}
 		e.kind = ErrCAUnreachable
 		e.cause = ctx.Err()
 		e.text = fmt.Sprintf("cannot reach %s: %s", where, e.Message)
+		if closedDuringHandshake(e.Message) {
+			// Something accepted the connection and closed it: a gateway whose istiod is gone.
+			e.text += fmt.Sprintf("; %s accepted the connection but closed it before TLS completed: "+
+				"the gateway forwards port %s, but istiod behind it is not answering (stopped, restarting, or not reachable from the gateway)",
+				e.Address, portOf(e.Address))
+			e.Hint = "check that istiod runs (kubectl -n istio-system get pods -l app=istiod) and retry once it is ready"
+		}
 	case codes.Canceled:
 		e.cause = ctx.Err()
 		e.text = fmt.Sprintf("call to %s canceled: %s", where, e.Message)
@@ -186,6 +210,18 @@ func (c *CAClient) classify(ctx context.Context, err error, ttl time.Duration, t
 		e.text = fmt.Sprintf("%s failed (%s): %s", where, e.Code, e.Message)
 	}
 	return e
+}
+
+// closedDuringHandshake tells a peer that accepted and then closed the connection from one
+// that refused it, in gRPC's text of an Unavailable call.
+func closedDuringHandshake(msg string) bool {
+	return strings.Contains(msg, "handshake") &&
+		(strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset"))
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 func untrustedText(where string, tlsErr error) string {

@@ -55,6 +55,8 @@ type CAError struct {
 	Message    string     // the CA's own message, token removed
 	Address    string     // CA address dialled
 	ServerName string     // TLS server name verified
+	// Hint is the next step that fits this failure, "" when the caller's general one fits.
+	Hint string
 
 	kind  error // a sentinel, or nil
 	cause error // *tls.CertificateVerificationError, context error, or nil

@@ -2,7 +2,13 @@ package certs
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +55,8 @@ func TestIssueAgainstTestbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := b.Leaf().URIs[0].String(); got != testbed.SPIFFEID(tb.TrustDomain, "dev", "alice") || len(b.Chain) != 3 {
+	// istiod's chain: leaf, intermediate, root, and the root once more.
+	if got := b.Leaf().URIs[0].String(); got != testbed.SPIFFEID(tb.TrustDomain, "dev", "alice") || len(b.Chain) != 4 {
 		t.Fatalf("leaf %s, chain of %d", got, len(b.Chain))
 	}
 	if tb.CASigned() != before+1 {
@@ -84,4 +91,121 @@ func TestIssueTTLAboveMaximumAgainstTestbed(t *testing.T) {
 	if !errors.Is(err, ErrCAInvalidRequest) || !strings.Contains(err.Error(), "--cert-ttl") {
 		t.Fatalf("TTL above maximum: %v", err)
 	}
+}
+
+// istiodRefusal issues for alice with the token source and CA config given, and returns the
+// refusal, which must come from the real istiod's "request authenticate failure".
+func istiodRefusal(t *testing.T, tb *testbed.Testbed, tokens TokenSource, cfg CAConfig) *CAError {
+	t.Helper()
+	iss := testbedIssuer(t, tb, "alice", cfg)
+	if tokens != nil {
+		iss.Tokens = tokens
+	}
+	before := tb.CASigned()
+	_, err := iss.Issue(context.Background())
+	var caErr *CAError
+	if !errors.As(err, &caErr) || !errors.Is(err, ErrCARefused) || !strings.Contains(caErr.Message, istiodOpaqueRefusal) {
+		t.Fatalf("want istiod's refusal, got %v", err)
+	}
+	if n := tb.CASigned() - before; n != 0 {
+		t.Errorf("istiod signed %d certificates", n)
+	}
+	return caErr
+}
+
+func ownCA(tb *testbed.Testbed) CAConfig {
+	return CAConfig{Address: tb.CAAddr(), ServerName: DefaultCAServerName, RootsPEM: tb.RootPEM, ClusterCAAddress: tb.CAAddr()}
+}
+
+// A token for another audience: istiod says only "request authenticate failure"; meshjoin
+// names the audience.
+func TestRefusalWrongAudienceAgainstIstiod(t *testing.T) {
+	tb := testbed.Shared(t)
+	tokens := TokenSourceFunc(func(ctx context.Context) (string, error) {
+		return tb.Token(ctx, "dev", "alice", "vault.example.com")
+	})
+	e := istiodRefusal(t, tb, tokens, ownCA(tb))
+	for _, want := range []string{`audience is ["vault.example.com"]`, `"istio-ca"`} {
+		if !strings.Contains(e.Error(), want) {
+			t.Errorf("message does not say %s: %v", want, e)
+		}
+	}
+	if !strings.Contains(e.Hint, "istio-ca") {
+		t.Errorf("hint: %q", e.Hint)
+	}
+}
+
+// An expired token (a JWT only in form: istiod cannot verify it either): meshjoin says expired.
+func TestRefusalExpiredTokenAgainstIstiod(t *testing.T) {
+	tb := testbed.Shared(t)
+	claims := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"aud":["istio-ca"],"exp":%d,"sub":"system:serviceaccount:dev:alice"}`, time.Now().Add(-time.Hour).Unix()))
+	expired := "eyJhbGciOiJSUzI1NiJ9." + claims + ".c2lnbmF0dXJl"
+	e := istiodRefusal(t, tb, TokenSourceFunc(func(context.Context) (string, error) { return expired, nil }), ownCA(tb))
+	if !strings.Contains(e.Error(), "token expired at") || !strings.Contains(e.Hint, "clock") {
+		t.Errorf("message %v, hint %q", e, e.Hint)
+	}
+	if strings.Contains(e.Error(), claims) {
+		t.Error("the token is in the message")
+	}
+}
+
+// A cluster ID istiod does not know, against the cluster name the mesh gives.
+func TestRefusalWrongClusterIDAgainstIstiod(t *testing.T) {
+	tb := testbed.Shared(t)
+	cfg := ownCA(tb)
+	cfg.ClusterID, cfg.ClusterName = "cluster-west", testbed.DefaultClusterID
+	e := istiodRefusal(t, tb, nil, cfg)
+	if !strings.Contains(e.Error(), `cluster ID "cluster-west"`) || !strings.Contains(e.Hint, "--cluster-id "+testbed.DefaultClusterID) {
+		t.Errorf("message %v, hint %q", e, e.Hint)
+	}
+	// Without the name, meshjoin still suspects the cluster ID.
+	cfg.ClusterName = ""
+	if e := istiodRefusal(t, tb, nil, cfg); !strings.Contains(e.Error(), `"cluster-west", which istiod may not know`) {
+		t.Errorf("without the cluster name: %v", e)
+	}
+}
+
+// The certificate a join gets is istiod's: its CSR counter moves, and the chain is the shape
+// only istiod gives (the root repeated at the end).
+func TestIssuedByIstiod(t *testing.T) {
+	tb := testbed.Shared(t)
+	before := tb.CASigned()
+	iss := testbedIssuer(t, tb, "alice", CAConfig{})
+	ca := iss.CA.(*CAClient)
+	der, err := ca.Sign(context.Background(), mustCSR(t, iss.Identity), time.Hour, must(t, iss.Tokens))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tb.CASigned() - before; n != 1 {
+		t.Fatalf("istiod's success_cert_issuance count moved by %d", n)
+	}
+	last, err := x509.ParseCertificate(der[len(der)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(der) != 4 || !last.Equal(tb.CA.Root) {
+		t.Fatalf("chain of %d certificates, last %s; istiod sends leaf, intermediate, root, root", len(der), last.Subject)
+	}
+}
+
+func mustCSR(t *testing.T, id Identity) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := NewCSR(key, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csr
+}
+
+func must(t *testing.T, ts TokenSource) string {
+	t.Helper()
+	tok, err := ts.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -65,6 +65,8 @@ type DownReply struct {
 	ID     string    `json:"id"`
 	Ended  bool      `json:"ended"`
 	EndsAt time.Time `json:"endsAt,omitzero"`
+	// StartFailed is why the session never started (then there was nothing to end).
+	StartFailed string `json:"startFailed,omitempty"`
 }
 
 // EnvVar is one variable of GET /v1/env, in order.

@@ -279,6 +279,12 @@ func (d *Daemon) classified(err error) *RemoteError {
 // Down ends the session now, or after grace unless an `up` or `run` comes first.
 func (d *Daemon) Down(ctx context.Context, grace time.Duration) (DownReply, error) {
 	if err := d.waitStarted(ctx); err != nil {
+		d.mu.Lock()
+		failed := d.phase == PhaseFailed
+		d.mu.Unlock()
+		if failed { // nothing to end: the daemon exits now that the failure is read
+			return DownReply{Ended: true, StartFailed: err.Error()}, nil
+		}
 		return DownReply{}, err
 	}
 	d.mu.Lock()

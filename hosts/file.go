@@ -169,12 +169,14 @@ func acquire(path, real string, o options) (*flock.Flock, error) {
 // Apply makes meshjoin's block hold exactly entries, written under this File's owner. A block
 // left by another owner (a crashed session) is taken over; callers that must not do that check
 // Owner first. Empty entries remove the block if this owner owns it, and leave another owner's
-// block alone. Names that nameProblem refuses, and names already
+// block alone. Names that nameProblem or ReservedProblem refuses, names a line outside the
+// block already resolves (the user's entries win), and names already
 // given to another address, are left out and returned with the reason; an entry left without
 // names is dropped. Applying what the file already holds writes nothing.
 func (f *File) Apply(entries []Entry) ([]Rejected, error) {
 	desired, rejected := normalize(entries)
-	return rejected, f.edit(desired)
+	users, err := f.edit(desired)
+	return append(rejected, users...), err
 }
 
 // Owner reports which session owns the block in the file, and whether there is a block.
@@ -229,31 +231,44 @@ func strange(path string, err error) error {
 		path, err, beginPrefix, endMarker)
 }
 
-func (f *File) edit(desired []Entry) error {
+// edit writes desired (normalised) as the block, less the names the user's own lines
+// resolve, which it returns as rejected.
+func (f *File) edit(desired []Entry) ([]Rejected, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	content, err := f.read()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	var rejected []Rejected
+	if len(desired) > 0 {
+		block, _, _, found, err := ParseBlock(content)
+		if err != nil {
+			return nil, strange(f.path, err)
+		}
+		desired, rejected = withoutUserNames(desired, userNames(content, block, found), f.path)
+		if len(desired) == 0 && !found {
+			return rejected, nil
+		}
 	}
 	out, err := edit(content, f.owner, desired, false)
 	var se *StrangeFileError
 	switch {
 	case errors.As(err, &se):
-		return strange(f.path, err)
+		return rejected, strange(f.path, err)
 	case err != nil:
-		return fmt.Errorf("hosts file %s: %w", f.path, err)
+		return rejected, fmt.Errorf("hosts file %s: %w", f.path, err)
 	case bytes.Equal(out, content):
-		return nil
+		return rejected, nil
 	}
 	if err := write(f.real, out, f.opts.replace); err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-			return notWritable(f.path, err)
+			return rejected, notWritable(f.path, err)
 		}
-		return fmt.Errorf("write hosts file %s: %w", f.path, err)
+		return rejected, fmt.Errorf("write hosts file %s: %w", f.path, err)
 	}
 	f.opts.flush(f.real)
-	return nil
+	return rejected, nil
 }
 
 // flushDNS asks the OS to forget cached answers when the file is the one its resolver reads.

@@ -119,6 +119,10 @@ func normalize(entries []Entry) (desired []Entry, rejected []Rejected) {
 				rejected = append(rejected, Rejected{Name: raw, Reason: p})
 				continue
 			}
+			if p := ReservedProblem(raw); p != "" {
+				rejected = append(rejected, Rejected{Name: raw, Reason: p})
+				continue
+			}
 			name := strings.ToLower(raw)
 			if prev, ok := addrOf[name]; ok {
 				if prev != e.IP {

@@ -15,20 +15,38 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// refreshLocked rebuilds the entries marked dirty. A few changes are spliced into the sorted
-// list in place; many (the first sync, a namespace relabelled) rebuild and sort it once.
+// refreshLocked rebuilds the entries marked dirty, then re-publishes every entry whose claim
+// on a host name may have changed with them (see conflict.go). A few changes are spliced into
+// the sorted list in place; many (the first sync, a namespace relabelled) rebuild and sort it
+// once.
 func (c *Catalog) refreshLocked() {
 	if len(c.dirty) == 0 {
 		return
 	}
-	bulk := len(c.dirty) > 32 && len(c.dirty) > len(c.list)/16
 	c.podMemo = map[string][]any{}
 	defer func() { c.podMemo = nil }()
+	affected := map[objKey]struct{}{}
+	var touched []string
 	for k := range c.dirty {
 		var next *Service
 		if svc, ok := c.build(k); ok {
 			next = &svc
+			c.raw[k] = next
+		} else {
+			delete(c.raw, k)
 		}
+		touched = append(touched, c.setClaim(k, next)...)
+		affected[k] = struct{}{}
+	}
+	clear(c.dirty)
+	for _, n := range touched {
+		for _, k := range c.claims[n] {
+			affected[k] = struct{}{}
+		}
+	}
+	bulk := len(affected) > 32 && len(affected) > len(c.list)/16
+	for k := range affected {
+		next := c.publish(k)
 		if bulk {
 			if next != nil {
 				c.byKey[k] = next
@@ -56,7 +74,6 @@ func (c *Catalog) refreshLocked() {
 			c.list = slices.Delete(c.list, i, i+1)
 		}
 	}
-	clear(c.dirty)
 	if bulk {
 		c.list = c.list[:0]
 		clear(c.names)
@@ -163,6 +180,7 @@ func (c *Catalog) buildService(svc *corev1.Service) Service {
 	if s.Reachable {
 		c.applyPeerAuthentications(&s, c.disabledPorts(svc.Namespace, serviceWorkloads(svc, pods), servicePortTargets(svc)))
 	}
+	c.applyGateways(&s)
 	if s.Reachable && c.pods != nil && len(ids) == 0 {
 		s.Warnings = append(s.Warnings, "no service account found for its endpoints: the identity check falls back to the trust-domain prefix")
 	}
@@ -555,6 +573,7 @@ func (c *Catalog) buildServiceEntry(u *unstructured.Unstructured) Service {
 		}
 		c.applyPeerAuthentications(&s, c.disabledPorts(s.Namespace, workloads, ports))
 	}
+	c.applyGateways(&s)
 	if s.Reachable && len(ids) == 0 {
 		s.Warnings = append(s.Warnings, "no service account or subjectAltName declared: the identity check falls back to the trust-domain prefix")
 	}

@@ -50,6 +50,9 @@ const (
 type CatalogOptions struct {
 	ClusterDomain string        // the cluster's DNS domain; default cluster.local
 	SyncTimeout   time.Duration // how long Start waits for the first full list; default 60s
+	// GatewayPort is the port of the east-west gateway's AUTO_PASSTHROUGH server; default
+	// DefaultPassthroughPort.
+	GatewayPort uint32
 }
 
 // Catalog is a live, read-only catalogue of the services in the cluster, kept by informers.
@@ -70,12 +73,14 @@ type Catalog struct {
 	synced atomic.Bool
 
 	// Set by Start before the informers run; read-only afterwards.
-	namespaces cache.SharedIndexInformer
-	services   cache.SharedIndexInformer
-	slices     cache.SharedIndexInformer
-	pods       cache.SharedIndexInformer // nil when pods cannot be read
-	entries    cache.SharedIndexInformer // nil when ServiceEntries are not served or not readable
-	peerAuths  cache.SharedIndexInformer // nil when PeerAuthentications are not served or not readable
+	namespaces  cache.SharedIndexInformer
+	services    cache.SharedIndexInformer
+	slices      cache.SharedIndexInformer
+	pods        cache.SharedIndexInformer // nil when pods cannot be read
+	entries     cache.SharedIndexInformer // nil when ServiceEntries are not served or not readable
+	peerAuths   cache.SharedIndexInformer // nil when PeerAuthentications are not served or not readable
+	gateways    cache.SharedIndexInformer // Istio Gateways; nil when not served or not readable
+	gatewayPort uint32
 	// workloadEntries is nil when WorkloadEntries are not served or not readable; unreadable
 	// says which (only then are the identities of VMs unknown).
 	workloadEntries           cache.SharedIndexInformer
@@ -87,7 +92,10 @@ type Catalog struct {
 
 	mu        sync.Mutex
 	dirty     map[objKey]struct{}
-	byKey     map[objKey]*Service
+	byKey     map[objKey]*Service // as published: without the hosts another service owns
+	raw       map[objKey]*Service // as built from the object alone
+	claims    map[string][]objKey // lower-cased host name → the services that claim it
+	claimInfo map[objKey]claim
 	list      []Service // sorted by namespace, name, kind; mirrors byKey
 	names     map[string][]nameRef
 	podMemo   map[string][]any  // pod label index answers during one refresh
@@ -128,6 +136,9 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 		changes:       make(chan struct{}, 1),
 		dirty:         map[objKey]struct{}{},
 		byKey:         map[objKey]*Service{},
+		raw:           map[objKey]*Service{},
+		claims:        map[string][]objKey{},
+		claimInfo:     map[objKey]claim{},
 		names:         map[string][]nameRef{},
 		watchErrs:     map[string]error{},
 		rejected:      map[objKey]string{},
@@ -146,6 +157,10 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 	}
 	if c.syncTimeout <= 0 {
 		c.syncTimeout = 60 * time.Second
+	}
+	c.gatewayPort = opts.GatewayPort
+	if c.gatewayPort == 0 {
+		c.gatewayPort = DefaultPassthroughPort
 	}
 	return c
 }
@@ -192,6 +207,8 @@ func (c *Catalog) Start(ctx context.Context) error {
 	entriesGVR, entriesOK, _ := c.probeDynamic(ctx, probe, serviceEntryVersions, "ServiceEntries", "they are left out")
 	peerGVR, peerOK, _ := c.probeDynamic(ctx, probe, peerAuthenticationVersions, "PeerAuthentications",
 		"a service whose sidecars have mTLS disabled looks reachable, and its requests fail")
+	gwGVR, gwOK, _ := c.probeDynamic(ctx, probe, gatewayVersions, "Gateways",
+		"a service the east-west gateway does not route (its host outside the AUTO_PASSTHROUGH server's hosts) looks joinable, and its requests fail")
 	var weGVR schema.GroupVersionResource
 	var weOK bool
 	if entriesOK {
@@ -207,7 +224,7 @@ func (c *Catalog) Start(ctx context.Context) error {
 		c.pods = factory.Core().V1().Pods().Informer()
 	}
 	var dynFactory dynamicinformer.DynamicSharedInformerFactory
-	if entriesOK || peerOK {
+	if entriesOK || peerOK || gwOK {
 		dynFactory = dynamicinformer.NewDynamicSharedInformerFactory(c.dyn, 0)
 	}
 	if weOK {
@@ -219,6 +236,9 @@ func (c *Catalog) Start(ctx context.Context) error {
 	}
 	if peerOK {
 		c.peerAuths = dynFactory.ForResource(peerGVR).Informer()
+	}
+	if gwOK {
+		c.gateways = dynFactory.ForResource(gwGVR).Informer()
 	}
 	if err := c.setUpInformers(); err != nil {
 		return fmt.Errorf("service catalogue: %w", err)
@@ -280,6 +300,9 @@ func (c *Catalog) informers() map[string]cache.SharedIndexInformer {
 	}
 	if c.workloadEntries != nil {
 		m["workloadentries.networking.istio.io"] = c.workloadEntries
+	}
+	if c.gateways != nil {
+		m["gateways.networking.istio.io"] = c.gateways
 	}
 	return m
 }
@@ -370,6 +393,19 @@ func (c *Catalog) setUpInformers() error {
 			}
 		}
 		handlers = append(handlers, handler{"workloadentries.networking.istio.io", c.workloadEntries, cache.ResourceEventHandlerFuncs{
+			AddFunc:    mark,
+			UpdateFunc: func(_, cur any) { mark(cur) },
+			DeleteFunc: mark,
+		}})
+	}
+	if c.gateways != nil {
+		// A Gateway's hosts decide for every service which the gateway routes.
+		mark := func(any) {
+			if c.synced.Load() {
+				c.markAll()
+			}
+		}
+		handlers = append(handlers, handler{"gateways.networking.istio.io", c.gateways, cache.ResourceEventHandlerFuncs{
 			AddFunc:    mark,
 			UpdateFunc: func(_, cur any) { mark(cur) },
 			DeleteFunc: mark,

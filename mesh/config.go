@@ -53,7 +53,11 @@ type Config struct {
 	RootsPEM    []byte   // the mesh root bundle (ConfigMap istio-ca-root-cert), certificates only, re-encoded
 	Network     string   // the mesh network of the control plane, "" when single-network
 	CAAddress   string   // values.global.caAddress of the sidecar injector, if set
-	Revision    string
+	ClusterName string   // values.global.multiCluster.clusterName: what istiod calls this cluster, if set
+	// ClusterCAAddress is this cluster's istiod as its east-west gateway exposes it (host:15012),
+	// filled in by whoever found the gateway; "" when unknown.
+	ClusterCAAddress string
+	Revision         string
 
 	RootNamespace  string   // Istio's root namespace, where istiod and the gateway live
 	RootsNamespace string   // the namespace the root bundle was read from
@@ -192,8 +196,11 @@ func validTrustDomain(s string) bool { return trustDomainRE.MatchString(s) }
 // injectorValues are the few Helm values meshjoin reads from the sidecar injector.
 type injectorValues struct {
 	Global struct {
-		Network   string `json:"network"`
-		CAAddress string `json:"caAddress"`
+		Network      string `json:"network"`
+		CAAddress    string `json:"caAddress"`
+		MultiCluster struct {
+			ClusterName string `json:"clusterName"`
+		} `json:"multiCluster"`
 	} `json:"global"`
 }
 
@@ -233,6 +240,7 @@ func loadInjectorValues(ctx context.Context, client kubernetes.Interface, root, 
 				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("values.global.network %s ignored: not a valid label value", quoteShort(v.Global.Network)))
 			}
 		}
+		cfg.ClusterName = strings.TrimSpace(v.Global.MultiCluster.ClusterName)
 		if a := v.Global.CAAddress; a != "" {
 			if validHostPort(a) {
 				cfg.CAAddress = a

@@ -112,6 +112,9 @@ func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	for _, gvr := range workloadEntryVersions {
 		listKinds[gvr] = "WorkloadEntryList"
 	}
+	for _, gvr := range gatewayVersions {
+		listKinds[gvr] = "GatewayList"
+	}
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, objs...)
 }
 
@@ -184,8 +187,8 @@ func (tc *testCatalog) waitForWatches(t testing.TB) {
 			}
 		}
 		missing := []string{}
-		dynamic := map[string]bool{"serviceentries": tc.entries != nil, "peerauthentications": tc.peerAuths != nil, "workloadentries": tc.workloadEntries != nil}
-		for _, r := range append(want, "serviceentries", "peerauthentications", "workloadentries") {
+		dynamic := map[string]bool{"serviceentries": tc.entries != nil, "peerauthentications": tc.peerAuths != nil, "workloadentries": tc.workloadEntries != nil, "gateways": tc.gateways != nil}
+		for _, r := range append(want, "serviceentries", "peerauthentications", "workloadentries", "gateways") {
 			if watch, isDynamic := dynamic[r]; isDynamic && !watch {
 				continue
 			}

@@ -40,6 +40,9 @@ type Service struct {
 	// Warnings name hostile or unusable cluster data that was dropped (a host with spaces, a
 	// service account that is not a name...). The service works without it.
 	Warnings []string
+	// Conflicts are hosts this service declares that another service owns, as Istio decides
+	// (see HostConflict); they are left out of Hosts and never written to the hosts file.
+	Conflicts []HostConflict `json:"conflicts,omitempty"`
 }
 
 // Key is "name.namespace", the short form the user types.

@@ -169,7 +169,7 @@ func TestDiscoveryAgainstTestbed(t *testing.T) {
 	se := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
 		"metadata": map[string]any{"name": "billing", "namespace": "payments"},
-		"spec": map[string]any{"hosts": []any{"billing.vm.internal"}, "location": "MESH_INTERNAL", "resolution": "STATIC",
+		"spec": map[string]any{"hosts": []any{"billing.mesh.internal"}, "location": "MESH_INTERNAL", "resolution": "STATIC",
 			"ports":            []any{map[string]any{"number": int64(8080), "name": "http", "protocol": "HTTP"}},
 			"workloadSelector": map[string]any{"labels": map[string]any{"app": "billing-vm"}}},
 	}}
@@ -184,7 +184,7 @@ func TestDiscoveryAgainstTestbed(t *testing.T) {
 	}
 	deadline = time.After(20 * time.Second)
 	for {
-		s, err := cat.Lookup("billing.vm.internal")
+		s, err := cat.Lookup("billing.mesh.internal")
 		if err == nil && slices.Equal(s.Identities, []string{id("payments", "billing-vm")}) && s.IdentitiesExact && s.Reachable {
 			break
 		}

@@ -8,6 +8,8 @@ import (
 	"unicode"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshjoin/meshjoin/hosts"
 )
 
 // checkHost tells why a host name taken from the cluster cannot be used in a hosts file, an
@@ -23,6 +25,9 @@ func checkHost(h string) string {
 		return "wildcard hosts cannot be joined"
 	case len(validation.IsDNS1123Subdomain(strings.ToLower(h))) > 0:
 		return "not a valid DNS name (RFC 1123)"
+	}
+	if why := hosts.ReservedProblem(h); why != "" {
+		return why + "; never written to the hosts file"
 	}
 	return ""
 }

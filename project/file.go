@@ -26,10 +26,11 @@ type File struct {
 	Context  string `yaml:"context,omitempty" doc:"kubeconfig context to use (like --context); default the kubeconfig's current context"`
 	Settings `yaml:",inline"`
 
-	HostsFile   string             `yaml:"hostsFile,omitempty" doc:"hosts file to write (like --hosts-file); relative to this file's directory; default the system's"`
-	EnvFile     string             `yaml:"envFile,omitempty" doc:"where 'meshjoin env' writes the services' environment and IDE configurations read it; relative to this file's directory; default .meshjoin/env"`
-	IdleTimeout Duration           `yaml:"idleTimeout,omitempty" doc:"the background session ('meshjoin up') ends after this long with no client; default never"`
-	Profiles    map[string]Profile `yaml:"profiles,omitempty" doc:"named sets of settings chosen with --profile NAME; a profile's fields override the top level's" names:"^[A-Za-z0-9][-A-Za-z0-9_.]*$"`
+	HostsFile    string             `yaml:"hostsFile,omitempty" doc:"hosts file to write (like --hosts-file); relative to this file's directory; default the system's"`
+	AddressRange string             `yaml:"addressRange,omitempty" doc:"loopback range the services' addresses come from (like --address-range), e.g. 127.77.0.0/16"`
+	EnvFile      string             `yaml:"envFile,omitempty" doc:"where 'meshjoin env' writes the services' environment and IDE configurations read it; relative to this file's directory; default .meshjoin/env"`
+	IdleTimeout  Duration           `yaml:"idleTimeout,omitempty" doc:"the background session ('meshjoin up') ends after this long with no client; default never"`
+	Profiles     map[string]Profile `yaml:"profiles,omitempty" doc:"named sets of settings chosen with --profile NAME; a profile's fields override the top level's" names:"^[A-Za-z0-9][-A-Za-z0-9_.]*$"`
 }
 
 // Profile is a named variant of the top-level settings, chosen with --profile.
@@ -53,14 +54,15 @@ type Resolved struct {
 	Path    string // the project file read; "" when there is none
 	Profile string // the profile applied; "" for the top level
 
-	Context     string
-	Identity    string
-	Services    []string
-	CertTTL     time.Duration
-	BareNames   *bool
-	Runtime     string
-	EnvoyImage  string
-	HostsFile   string        // absolute
-	EnvFile     string        // absolute; DefaultEnvFile beside the project file when unset
-	IdleTimeout time.Duration // 0: never
+	Context      string
+	Identity     string
+	Services     []string
+	CertTTL      time.Duration
+	BareNames    *bool
+	Runtime      string
+	EnvoyImage   string
+	HostsFile    string // absolute
+	AddressRange string
+	EnvFile      string        // absolute; DefaultEnvFile beside the project file when unset
+	IdleTimeout  time.Duration // 0: never
 }

@@ -166,6 +166,7 @@ func merge(base, over File) File {
 	base.Context = pick(base.Context, over.Context)
 	base.Settings = mergeSettings(base.Settings, over.Settings)
 	base.HostsFile = pick(base.HostsFile, over.HostsFile)
+	base.AddressRange = pick(base.AddressRange, over.AddressRange)
 	base.EnvFile = pick(base.EnvFile, over.EnvFile)
 	base.IdleTimeout = pick(base.IdleTimeout, over.IdleTimeout)
 	if len(over.Profiles) > 0 {
@@ -245,15 +246,16 @@ func (p *Project) Resolve(profile string) (Resolved, error) {
 	}
 	return Resolved{
 		Path: p.Path, Profile: profile,
-		Context:     p.File.Context,
-		Identity:    string(s.Identity),
-		Services:    slices.Clone(s.Services),
-		CertTTL:     time.Duration(s.CertTTL),
-		BareNames:   s.BareNames,
-		Runtime:     string(s.Runtime),
-		EnvoyImage:  s.EnvoyImage,
-		HostsFile:   abs(p.File.HostsFile),
-		EnvFile:     abs(pick(DefaultEnvFile, p.File.EnvFile)),
-		IdleTimeout: time.Duration(p.File.IdleTimeout),
+		Context:      p.File.Context,
+		Identity:     string(s.Identity),
+		Services:     slices.Clone(s.Services),
+		CertTTL:      time.Duration(s.CertTTL),
+		BareNames:    s.BareNames,
+		Runtime:      string(s.Runtime),
+		EnvoyImage:   s.EnvoyImage,
+		HostsFile:    abs(p.File.HostsFile),
+		AddressRange: p.File.AddressRange,
+		EnvFile:      abs(pick(DefaultEnvFile, p.File.EnvFile)),
+		IdleTimeout:  time.Duration(p.File.IdleTimeout),
 	}, nil
 }

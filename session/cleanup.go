@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -77,20 +78,7 @@ func Leave(ctx context.Context, stateDir string, elevateHosts bool, log *slog.Lo
 func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, elevate bool) error {
 	var errs []error
 	if prev.HostsWritten && prev.HostsFile != "" {
-		w, err := newHostsWriter(prev.HostsFile, prev.ID, elevate)
-		if err == nil {
-			owner, found, oerr := w.Owner()
-			switch {
-			case oerr != nil:
-				err = oerr
-			case found && owner == prev.ID:
-				_, err = w.Apply(nil)
-			case found:
-				log.Warn("hosts block belongs to another session; left alone", "owner", owner)
-			}
-			w.Close()
-		}
-		if err != nil {
+		if err := removeHostsBlock(prev, elevate, log); err != nil {
 			errs = append(errs, fmt.Errorf("remove the hosts block of session %s: %w", prev.ID, err))
 		}
 	}
@@ -117,6 +105,50 @@ func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, 
 		return errors.Join(errs...)
 	}
 	return st.remove()
+}
+
+// removeHostsBlock removes the block a dead session may have written. What cannot hold a
+// block of ours is no reason to keep the record, which would block every later join and
+// leave: a hosts file that is gone, or one whose markers make no sense (nothing is ever
+// written to such a file, and the next join to it says how to fix it).
+func removeHostsBlock(prev *State, elevate bool, log *slog.Logger) error {
+	if _, err := os.Stat(prev.HostsFile); errors.Is(err, fs.ErrNotExist) {
+		log.Info("the hosts file of the previous session is gone; nothing to remove", "path", prev.HostsFile)
+		return nil
+	}
+	w, err := newHostsWriter(prev.HostsFile, prev.ID, elevate)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	owner, found, err := w.Owner()
+	switch {
+	case isStrangeHosts(err):
+		log.Warn("the hosts file's meshjoin markers are broken; left as it is", "path", prev.HostsFile, "err", err)
+		return nil
+	case err != nil:
+		return err
+	case found && owner == prev.ID:
+		_, err = w.Apply(nil)
+		return err
+	case found:
+		log.Warn("hosts block belongs to another session; left alone", "owner", owner)
+	}
+	return nil
+}
+
+// isStrangeHosts tells whether err says the hosts file's meshjoin markers cannot be trusted
+// (through sudo, only the message comes back).
+func isStrangeHosts(err error) bool {
+	var se *hosts.StrangeFileError
+	return err != nil && (errors.As(err, &se) || strings.Contains(err.Error(), "strange hosts file"))
+}
+
+// ownsHostsBlock tells whether the hosts file now holds this session's block: after a failed
+// write, whether there is anything to undo.
+func ownsHostsBlock(w hostsWriter, id string) bool {
+	owner, found, err := w.Owner()
+	return err != nil && !isStrangeHosts(err) || found && owner == id
 }
 
 func isEnvoy(pid int) bool {

@@ -62,8 +62,12 @@ func readMesh(ctx context.Context, cfg *Config, rootsNamespace string) (*mesh.Co
 			return nil, gw, err
 		}
 		gw = envoy.Gateway{Host: found.Host, Port: found.Port}
-		if cfg.CAAddress == "" && found.CAPort != 0 {
-			cfg.CAAddress = net.JoinHostPort(found.Host, strconv.Itoa(int(found.CAPort)))
+		if found.CAPort != 0 {
+			// This cluster's istiod: explains a refusal from a CA elsewhere (--ca-address).
+			meshCfg.ClusterCAAddress = net.JoinHostPort(found.Host, strconv.Itoa(int(found.CAPort)))
+		}
+		if cfg.CAAddress == "" {
+			cfg.CAAddress = meshCfg.ClusterCAAddress
 		}
 	}
 	if cfg.CAAddress == "" && meshCfg.CAAddress != "" {

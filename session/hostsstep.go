@@ -27,9 +27,18 @@ func (s *Session) writeHosts() error {
 		s.mu.Unlock()
 		s.save()
 		rejected, err := s.hostsW.Apply(entries)
+		if err != nil && !ownsHostsBlock(s.hostsW, s.id) {
+			// Nothing of ours is in the file: no record that would make teardown, leave or the
+			// next join try to undo it.
+			s.mu.Lock()
+			s.state.HostsWritten = false
+			s.mu.Unlock()
+			s.save()
+		}
 		for _, r := range rejected {
 			s.log.Warn("name not written to the hosts file", "name", r.Name, "reason", r.Reason)
 		}
+		s.noteRejected(rejected)
 		return fmt.Sprintf("%d names in %s", countNames(entries), s.cfg.HostsFile), err
 	})
 }

@@ -68,6 +68,7 @@ func makePlan(in planInput, names []string) (envoy.Plan, []JoinedService, []plan
 			js.Ports = append(js.Ports, Port{Number: p.Number, Protocol: string(proto), Listener: name, Cluster: name})
 		}
 		js.Names = namesFor(svc, false)
+		js.Unmapped = unmappedFrom(svc.Conflicts)
 		plan.Services = append(plan.Services, es)
 		joined = append(joined, js)
 	}

@@ -149,6 +149,7 @@ func (s *Session) served(plan envoy.Plan) (envoy.Plan, []envoy.PublishedPort) {
 // launch starts an Envoy from the session's bootstrap, publishing ports, records it, and
 // watches it (see watch). started, when not nil, is called once the Envoy process runs.
 func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort, started func()) error {
+	s.xds.Rearm() // the ADS server serves this Envoy, and no other (see envoy.Server)
 	if s.cfg.Runtime == RuntimeNative {
 		// A crashed run's admin socket is removed first: a unix socket cannot be bound twice.
 		if err := removeIfExists(nativeAdminSocket(s.cfg.StateDir)); err != nil {

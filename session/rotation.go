@@ -19,7 +19,10 @@ func (s *Session) certify(ctx context.Context) error {
 		if err != nil {
 			return "", err
 		}
-		s.ca, err = certs.DialCA(ctx, certs.CAConfig{Address: s.cfg.CAAddress, ServerName: s.cfg.CAServerName, RootsPEM: s.meshCfg.RootsPEM, ClusterID: s.cfg.ClusterID})
+		s.ca, err = certs.DialCA(ctx, certs.CAConfig{
+			Address: s.cfg.CAAddress, ServerName: s.cfg.CAServerName, RootsPEM: s.meshCfg.RootsPEM, ClusterID: s.cfg.ClusterID,
+			ClusterName: s.meshCfg.ClusterName, ClusterCAAddress: s.meshCfg.ClusterCAAddress,
+		})
 		if err != nil {
 			return "", err
 		}

@@ -172,7 +172,7 @@ func TestPublishedNetworkServiceChange(t *testing.T) {
 	for _, js := range s.Services() {
 		taken[netip.MustParseAddr(js.Addr)] = true
 	}
-	pp, err := hosts.Allocator{Prefix: netip.MustParsePrefix("127.77.0.0/16")}.AddressFor("productpage.bookinfo", taken)
+	pp, err := hosts.Allocator{Prefix: cfg.AddressRange}.AddressFor("productpage.bookinfo", taken)
 	if err != nil {
 		t.Fatal(err)
 	}

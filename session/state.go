@@ -7,9 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/mesh"
 )
 
 // State is what a running session has created, written after every step so that `leave` or
@@ -48,6 +53,39 @@ type JoinedService struct {
 	Identities []string `json:"identities,omitempty"`
 	Exact      bool     `json:"identitiesExact"`
 	Warnings   []string `json:"warnings,omitempty"`
+	// Unmapped are names of the service that the hosts file does not get, each with why:
+	// another service owns it (decided as Istio does), it is reserved for this machine, or a
+	// line of the user's own already resolves it.
+	Unmapped []string `json:"unmapped,omitempty"`
+}
+
+// unmappedFrom words the catalogue's host conflicts for JoinedService.Unmapped.
+func unmappedFrom(conflicts []mesh.HostConflict) []string {
+	var out []string
+	for _, c := range conflicts {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+// noteRejected records the names the hosts file refused on the services that asked for them,
+// and saves the state so that status shows them.
+func (s *Session) noteRejected(rejected []hosts.Rejected) {
+	if len(rejected) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, r := range rejected {
+		note := fmt.Sprintf("name %s not written: %s", r.Name, r.Reason)
+		for i := range s.state.Services {
+			js := &s.state.Services[i]
+			if slices.ContainsFunc(js.Names, func(n string) bool { return strings.EqualFold(n, r.Name) }) && !slices.Contains(js.Unmapped, note) {
+				js.Unmapped = append(js.Unmapped, note)
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.save()
 }
 
 // Port of a joined service.

@@ -12,6 +12,8 @@ import (
 const (
 	EnvoyVersion = "1.40.0"
 	KubeVersion  = "1.36.3"
+	// IstioVersion is the istio.io/istio module version istiod (pilot-discovery) and its CRDs come from.
+	IstioVersion = "v0.0.0-20260827124520-eed52ebb66ad"
 	// EnvoyImage is the local image `make deps` builds from the pinned Envoy binary.
 	EnvoyImage = "meshjoin.local/envoy:" + EnvoyVersion
 )
@@ -39,6 +41,20 @@ func EnvoyBinary() (string, error) {
 // KubeAPIServerBinary finds kube-apiserver: $MESHJOIN_KUBE_APISERVER, the cache, then PATH.
 func KubeAPIServerBinary() (string, error) {
 	return findBinary("MESHJOIN_KUBE_APISERVER", filepath.Join(CacheDir(), "kube-apiserver-v"+KubeVersion), "kube-apiserver")
+}
+
+// IstiodBinary finds pilot-discovery (istiod): $MESHJOIN_ISTIOD, the cache, then PATH.
+func IstiodBinary() (string, error) {
+	return findBinary("MESHJOIN_ISTIOD", filepath.Join(CacheDir(), "pilot-discovery-"+IstioVersion), "pilot-discovery")
+}
+
+// IstioCRDsFile is Istio's crd-all.gen.yaml of IstioVersion, which `make deps` caches beside istiod.
+func IstioCRDsFile() (string, error) {
+	path := filepath.Join(CacheDir(), "istio-crds-"+IstioVersion+".yaml")
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("Istio CRDs %s: %w", path, ErrMissingPrerequisite)
+	}
+	return path, nil
 }
 
 // EtcdBinary finds etcd: $MESHJOIN_ETCD, then PATH (Debian's etcd-server).

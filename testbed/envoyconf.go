@@ -33,9 +33,13 @@ const (
 	GatewayCAPort  = 15012
 )
 
-// gatewayBootstrap is an AUTO_PASSTHROUGH east-west gateway: one filter chain per service port,
-// matched by SNI and Istio ALPN, TLS passed through untouched; 15012 passed through to the CA.
-func gatewayBootstrap(ip string, adminPort int, workloads []Workload, caAddr string) (*bootstrapv3.Bootstrap, error) {
+// gatewayBootstrap is the east-west gateway. Its clusters are the test mesh's: one per
+// service port, named as istiod names the gateway's SNI clusters (outbound_.<port>_._.<host>),
+// pointing at the sidecars' loopback addresses; 15012 is passed through to the CA. Its 15443
+// listener comes from istiod over ADS (xdsAddr), generated from the Gateway resource, as a real
+// east-west gateway's does; without istiod (xdsAddr "") it is static: one chain per service
+// port, matched by SNI and Istio ALPN, TLS passed through untouched.
+func gatewayBootstrap(ip string, adminPort int, workloads []Workload, caAddr, xdsAddr string) (*bootstrapv3.Bootstrap, error) {
 	var chains []*listenerv3.FilterChain
 	var clusters []*clusterv3.Cluster
 	for _, w := range workloads {
@@ -43,7 +47,7 @@ func gatewayBootstrap(ip string, adminPort int, workloads []Workload, caAddr str
 			continue
 		}
 		for _, p := range w.Ports {
-			name := fmt.Sprintf("outbound|%d||%s", p.Number, w.Host())
+			name := w.SNI(p.Number) // istiod's tcp_proxy names the cluster as the SNI
 			clusters = append(clusters, staticCluster(name, w.Addr, p.TargetPort, nil, nil))
 			chains = append(chains, &listenerv3.FilterChain{
 				FilterChainMatch: &listenerv3.FilterChainMatch{
@@ -55,20 +59,46 @@ func gatewayBootstrap(ip string, adminPort int, workloads []Workload, caAddr str
 		}
 	}
 	clusters = append(clusters, staticCluster("istiod", hostOf(caAddr), portOf(caAddr), nil, nil))
-	listeners := []*listenerv3.Listener{
-		{
+	listeners := []*listenerv3.Listener{{
+		Name:         "0.0.0.0_15012",
+		Address:      socketAddress(ip, GatewayCAPort),
+		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{tcpProxy("istiod", "istiod")}}},
+	}}
+	if xdsAddr == "" {
+		listeners = append(listeners, &listenerv3.Listener{
 			Name:            "0.0.0.0_15443",
 			Address:         socketAddress(ip, GatewayTLSPort),
 			ListenerFilters: []*listenerv3.ListenerFilter{tlsInspector()},
 			FilterChains:    chains, // no default chain: wrong SNI or no Istio ALPN is closed
-		},
-		{
-			Name:         "0.0.0.0_15012",
-			Address:      socketAddress(ip, GatewayCAPort),
-			FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{tcpProxy("istiod", "istiod")}}},
+		})
+		return bootstrap("east-west-gateway", adminPort, listeners, clusters)
+	}
+	http2 := &upstreamhttpv3.HttpProtocolOptions{
+		UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+		}},
+	}
+	clusters = append(clusters, staticCluster(xdsCluster, hostOf(xdsAddr), portOf(xdsAddr), nil, http2))
+	b, err := bootstrap(gatewayNodeID(ip), adminPort, listeners, clusters)
+	if err != nil {
+		return nil, err
+	}
+	b.Node.Metadata = gatewayNodeMetadata()
+	ads := &corev3.ConfigSource{
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+	}
+	b.DynamicResources = &bootstrapv3.Bootstrap_DynamicResources{
+		LdsConfig: ads, // only listeners: the clusters stay the test mesh's (see above)
+		AdsConfig: &corev3.ApiConfigSource{
+			ApiType:             corev3.ApiConfigSource_GRPC,
+			TransportApiVersion: corev3.ApiVersion_V3,
+			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsCluster},
+			}}},
 		},
 	}
-	return bootstrap("east-west-gateway", adminPort, listeners, clusters)
+	return b, b.ValidateAll()
 }
 
 // sidecarBootstrap terminates mTLS in front of a workload's echo apps as Istio's sidecar does:

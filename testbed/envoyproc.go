@@ -34,9 +34,13 @@ func startEnvoy(ctx context.Context, dir, name string, b *bootstrapv3.Bootstrap)
 		return nil, err
 	}
 	admin := b.GetAdmin().GetAddress().GetSocketAddress()
-	p, err := startProcess(dir, name, bin, "-c", path,
-		"--disable-hot-restart", "--concurrency", "1", "-l", "warning",
-		"--service-node", name, "--service-cluster", "meshjoin-testbed")
+	args := []string{"-c", path, "--disable-hot-restart", "--concurrency", "1", "-l", "warning"}
+	if b.GetNode().GetMetadata() == nil {
+		// Static config: name it for its logs. One with metadata talks to istiod, which reads
+		// the bootstrap's node id.
+		args = append(args, "--service-node", name, "--service-cluster", "meshjoin-testbed")
+	}
+	p, err := startProcess(dir, name, bin, args...)
 	if err != nil {
 		return nil, err
 	}

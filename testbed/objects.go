@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -44,6 +46,7 @@ var (
 	// PERMISSIVE where a workload is), as istiod would have configured them from these.
 	PeerAuthenticationGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
 	WorkloadEntryGVR      = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "workloadentries"}
+	GatewayGVR            = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 )
 
 // installIstio creates what an Istio install leaves in a cluster: istio-system and its
@@ -71,13 +74,15 @@ func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Inter
 	if err != nil {
 		return err
 	}
-	injectorValues := fmt.Sprintf(`{"global":{"network":%q,"meshID":"mesh1"},"revision":""}`, Network)
+	tb.meshYAML = meshYAML
+	injectorValues := fmt.Sprintf(`{"global":{"network":%q,"meshID":"mesh1","multiCluster":{"clusterName":%q}},"revision":""}`, Network, DefaultClusterID)
 	configMaps := []*corev1.ConfigMap{
 		{ObjectMeta: metav1.ObjectMeta{Name: "istio", Namespace: IstioSystem}, Data: map[string]string{"mesh": string(meshYAML)}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "istio-" + Revision, Namespace: IstioSystem}, Data: map[string]string{"mesh": string(meshYAML)}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector", Namespace: IstioSystem}, Data: map[string]string{"values": injectorValues}},
 	}
-	for _, n := range []string{IstioSystem, NamespaceBookinfo, NamespacePayments, NamespaceDev} {
+	// istiod writes the root bundle into every namespace itself; the imitation CA cannot.
+	for _, n := range meshNamespacesIf(tb.ImitationCA) {
 		configMaps = append(configMaps, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: "istio-ca-root-cert", Namespace: n},
 			Data:       map[string]string{"root-cert.pem": string(tb.RootPEM)},
@@ -135,43 +140,52 @@ func installIstio(ctx context.Context, c kubernetes.Interface, dyn dynamic.Inter
 	return applyRBAC(ctx, c, docs.RBAC)
 }
 
-// installCRDs registers Istio's ServiceEntry, WorkloadEntry and PeerAuthentication (schemas
-// left open) and waits until they are served.
+// installCRDs applies Istio's own CRDs (crd-all.gen.yaml of IstioVersion, which istiod needs
+// too) and waits until the ones the testbed writes are served.
 func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
-	version := func(name string, storage bool) any {
-		return map[string]any{
-			"name": name, "served": true, "storage": storage,
-			"schema": map[string]any{"openAPIV3Schema": map[string]any{
-				"type": "object", "x-kubernetes-preserve-unknown-fields": true,
-			}},
-		}
+	path, err := IstioCRDsFile()
+	if err != nil {
+		return err
 	}
-	for _, c := range []struct {
-		gvr            schema.GroupVersionResource
-		kind, singular string
-		shortNames     []any
-		versions       []any
-	}{
-		{ServiceEntryGVR, "ServiceEntry", "serviceentry", []any{"se"}, []any{version("v1", true), version("v1beta1", false), version("v1alpha3", false)}},
-		{PeerAuthenticationGVR, "PeerAuthentication", "peerauthentication", []any{"pa"}, []any{version("v1", true), version("v1beta1", false)}},
-		{WorkloadEntryGVR, "WorkloadEntry", "workloadentry", []any{"we"}, []any{version("v1", true), version("v1beta1", false), version("v1alpha3", false)}},
-	} {
-		crd := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "apiextensions.k8s.io/v1",
-			"kind":       "CustomResourceDefinition",
-			"metadata":   map[string]any{"name": c.gvr.Resource + "." + c.gvr.Group},
-			"spec": map[string]any{
-				"group":    c.gvr.Group,
-				"scope":    "Namespaced",
-				"names":    map[string]any{"kind": c.kind, "listKind": c.kind + "List", "plural": c.gvr.Resource, "singular": c.singular, "shortNames": c.shortNames},
-				"versions": c.versions,
-			},
-		}}
-		if _, err := dyn.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("%s CRD: %w", c.kind, err)
+	file, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(file)))
+	// In parallel: kube-apiserver spends its time on each CRD's schema, not on the request.
+	g, gctx := errgroup.WithContext(ctx)
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		if err := waitFor(ctx, nil, c.kind+" CRD", func() error {
-			_, err := dyn.Resource(c.gvr).Namespace(IstioSystem).List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if obj == nil {
+			continue
+		}
+		crd := &unstructured.Unstructured{Object: obj}
+		if crd.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		g.Go(func() error {
+			if _, err := dyn.Resource(crdGVR).Create(gctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("CRD %s: %w", crd.GetName(), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, gvr := range []schema.GroupVersionResource{ServiceEntryGVR, PeerAuthenticationGVR, WorkloadEntryGVR, GatewayGVR} {
+		if err := waitFor(ctx, nil, gvr.Resource+" CRD", func() error {
+			_, err := dyn.Resource(gvr).Namespace(IstioSystem).List(ctx, metav1.ListOptions{Limit: 1})
 			return err
 		}); err != nil {
 			return err

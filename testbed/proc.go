@@ -24,12 +24,22 @@ type process struct {
 }
 
 func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	return startProcessIn(dir, name, nil, bin, args...)
+}
+
+// startProcessIn starts a child with extra environment variables, in dir as its working
+// directory. A restarted child appends to the same log.
+func startProcessIn(dir, name string, env []string, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {

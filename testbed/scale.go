@@ -23,6 +23,9 @@ func createScale(ctx context.Context, c kubernetes.Interface, services, namespac
 		if err := createIgnoreExists(create(ctx, c.CoreV1().Namespaces(), ns(name, map[string]string{"istio-injection": "enabled"}))); err != nil {
 			return err
 		}
+		if rootPEM == nil {
+			continue // istiod writes the root bundle itself
+		}
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "istio-ca-root-cert", Namespace: name}, Data: map[string]string{"root-cert.pem": string(rootPEM)}}
 		if err := createIgnoreExists(create(ctx, c.CoreV1().ConfigMaps(name), cm)); err != nil {
 			return err

@@ -1,10 +1,12 @@
 // Package testbed is mesh-in-a-box: a real local Istio-like mesh for meshjoin's tests and demo.
 //
 // It runs a real kube-apiserver on etcd (issuing and reviewing service-account tokens), creates
-// what an Istio install leaves in a cluster, and runs real Envoys: an AUTO_PASSTHROUGH east-west
-// gateway on 15443 (and 15012 to the CA) and one sidecar per workload that terminates mTLS in
-// front of small echo apps. The mesh CA speaks Istio's CreateCertificate API. Everything listens
-// on loopback; pods and the gateway get their own 127.x.y.z addresses. See
+// what an Istio install leaves in a cluster (Istio's own CRDs included), runs a real istiod out of
+// cluster as the mesh CA (the test mesh's root and intermediate plugged in) and runs real Envoys:
+// an AUTO_PASSTHROUGH east-west gateway whose 15443 listener istiod programs from a Gateway
+// resource (15012 leads to istiod), and one sidecar per workload that terminates mTLS in front of
+// small echo apps. Options.ImitationCA swaps istiod for an in-process imitation. Everything
+// listens on loopback; pods and the gateway get their own 127.x.y.z addresses. See
 // ../shared/docs/istio-join-protocol.md for the behaviour it copies.
 package testbed
 
@@ -34,6 +36,10 @@ type Options struct {
 	TrustDomainAliases []string      // accepted by the sidecars too
 	MaxCertTTL         time.Duration // the CA refuses longer requests; default 48h
 	NoIntermediate     bool          // sign leaves with the root directly
+	// ImitationCA runs the in-process CA that imitates istiod (meshca.go) instead of the real
+	// istiod, for a test that must make the CA do what istiod cannot be made to do. The test
+	// says why at the place it sets this.
+	ImitationCA bool
 	// ScaleServices adds that many synthetic Services (objects only, no processes) spread over
 	// ScaleNamespaces mesh namespaces, for catalogue and TUI scale work.
 	ScaleServices, ScaleNamespaces int
@@ -58,10 +64,12 @@ type Testbed struct {
 	kube     *kube
 	admin    *kubernetes.Clientset
 	dyn      dynamic.Interface
-	ca       *meshCA
+	ca       *meshCA // only with ImitationCA
+	istiod   *istiod // the mesh CA otherwise
 	gateway  *envoyProcess
 	sidecars []*envoyProcess
 	apps     []*echoApp
+	meshYAML []byte // MeshConfig of ConfigMap istio, also istiod's --meshConfig
 	ownDir   bool
 	stopOnce sync.Once
 }
@@ -123,20 +131,39 @@ func Start(ctx context.Context, o Options) (_ *Testbed, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := step("mesh CA", func() error {
+	if err := step("mesh CA material", func() error {
 		if tb.CA, err = NewAuthority("meshjoin-testbed", !o.NoIntermediate); err != nil {
 			return err
 		}
 		tb.RootPEM = tb.CA.RootPEM()
-		tb.ca, err = startMeshCA(tb.CA, tb.admin, tb.TrustDomain, o.MaxCertTTL, Revision)
+		if o.ImitationCA {
+			tb.ca, err = startMeshCA(tb.CA, tb.admin, tb.TrustDomain, o.MaxCertTTL, Revision)
+		}
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if err := step("istio objects and workloads", func() error {
-		if err := installIstio(ctx, tb.admin, tb.dyn, tb); err != nil {
-			return err
+	if err := step("istio objects", func() error { return installIstio(ctx, tb.admin, tb.dyn, tb) }); err != nil {
+		return nil, err
+	}
+	if !o.ImitationCA {
+		if err := step("Gateway resource", func() error { return createEastWestGateway(ctx, tb.dyn, tb.GatewayIP) }); err != nil {
+			return nil, err
 		}
+		if err := step("istiod", func() error {
+			tb.istiod, err = newIstiod(istiodConfig{
+				dir: tb.Dir, kubeconfig: tb.AdminKubeconfig, meshYAML: tb.meshYAML, authority: tb.CA,
+				maxCertTTL: o.MaxCertTTL, clusterID: DefaultClusterID, revision: Revision,
+			})
+			if err != nil {
+				return err
+			}
+			return tb.istiod.start(ctx)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := step("workloads", func() error {
 		for _, w := range tb.Workloads {
 			if err := createWorkload(ctx, tb.admin, tb.dyn, w); err != nil {
 				return err
@@ -149,28 +176,48 @@ func Start(ctx context.Context, o Options) (_ *Testbed, err error) {
 	if err := step("sidecars and echo apps", func() error { return tb.startSidecars(ctx) }); err != nil {
 		return nil, err
 	}
-	if err := step("east-west gateway", func() error {
-		port, err := freePort("127.0.0.1")
-		if err != nil {
-			return err
-		}
-		b, err := gatewayBootstrap(tb.GatewayIP, port, tb.Workloads, tb.ca.addr)
-		if err != nil {
-			return err
-		}
-		tb.gateway, err = startEnvoy(ctx, tb.Dir, "east-west-gateway", b)
-		return err
-	}); err != nil {
+	if err := step("east-west gateway", func() error { return tb.startGateway(ctx) }); err != nil {
 		return nil, err
+	}
+	if !o.ImitationCA {
+		if err := step("istio-ca-root-cert from istiod", func() error { return tb.waitRootConfigMaps(ctx, meshNamespaces()) }); err != nil {
+			return nil, err
+		}
 	}
 	if o.ScaleServices > 0 {
 		if err := step(fmt.Sprintf("scale: %d services in %d namespaces", o.ScaleServices, max(o.ScaleNamespaces, 1)), func() error {
-			return createScale(ctx, tb.admin, o.ScaleServices, max(o.ScaleNamespaces, 1), tb.RootPEM)
+			return createScale(ctx, tb.admin, o.ScaleServices, max(o.ScaleNamespaces, 1), tb.ownRootPEM())
 		}); err != nil {
 			return nil, err
 		}
 	}
 	return tb, nil
+}
+
+// startGateway starts the east-west gateway Envoy and, with istiod, waits until istiod has
+// programmed its 15443 listener.
+func (tb *Testbed) startGateway(ctx context.Context) error {
+	port, err := freePort("127.0.0.1")
+	if err != nil {
+		return err
+	}
+	xds := ""
+	if tb.istiod != nil {
+		xds = tb.istiod.grpcAddr
+	}
+	b, err := gatewayBootstrap(tb.GatewayIP, port, tb.Workloads, tb.caBackend(), xds)
+	if err != nil {
+		return err
+	}
+	gw, err := startEnvoy(ctx, tb.Dir, "east-west-gateway", b)
+	if err != nil {
+		return err
+	}
+	tb.gateway = gw
+	if xds == "" {
+		return nil
+	}
+	return tb.waitGatewayProgrammed(ctx)
 }
 
 // allocateAddresses picks a free 127.B.0.0/16 block: the gateway at .0.1, sidecars from .1.1 on
@@ -245,6 +292,7 @@ func (tb *Testbed) Stop() {
 			a.stop()
 		}
 		tb.ca.stop()
+		tb.istiod.stop()
 		tb.kube.stop()
 		if tb.ownDir {
 			os.RemoveAll(tb.Dir)
@@ -270,8 +318,19 @@ func (tb *Testbed) GatewayAddr() string { return hostPort(tb.GatewayIP, GatewayT
 // CAAddr is the mesh CA's address through the gateway (15012).
 func (tb *Testbed) CAAddr() string { return hostPort(tb.GatewayIP, GatewayCAPort) }
 
-// CASigned counts the certificates the mesh CA has signed.
-func (tb *Testbed) CASigned() int64 { return tb.ca.signed.Load() }
+// CASigned counts the certificates the mesh CA has signed: istiod's own count from its
+// monitoring port (summed over its restarts), or the imitation's. A test fails if istiod's
+// metrics cannot be read.
+func (tb *Testbed) CASigned() int64 {
+	if tb.ca != nil {
+		return tb.ca.signed.Load()
+	}
+	n, err := tb.istiod.signed()
+	if err != nil {
+		panic(fmt.Sprintf("testbed: read istiod's CSR metrics: %v", err))
+	}
+	return n
+}
 
 // Admin is a clientset with full rights.
 func (tb *Testbed) Admin() kubernetes.Interface { return tb.admin }

@@ -198,16 +198,16 @@ func TestCARefusesTokenForAnotherAudience(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = createCertificate(tb, tok, csr, time.Hour)
-	wantCode(t, err, codes.Unauthenticated, "")
+	wantRefusal(t, tb, err, "is invalid for the target audiences")
 }
 
 func TestCARefusesGarbageToken(t *testing.T) {
 	tb := Shared(t)
 	_, csr := csrFor(t, SPIFFEID(tb.TrustDomain, "dev", "alice"))
 	_, err := createCertificate(tb, "not-a-token", csr, time.Hour)
-	wantCode(t, err, codes.Unauthenticated, "")
+	wantRefusal(t, tb, err, "failed to validate the JWT")
 	_, err = createCertificate(tb, "", csr, time.Hour)
-	wantCode(t, err, codes.Unauthenticated, "no bearer token")
+	wantRefusal(t, tb, err, "token is required for TokenReview")
 }
 
 // An expired token, signed with the cluster's real service-account key, is refused as expired.
@@ -225,7 +225,7 @@ func TestCARefusesExpiredToken(t *testing.T) {
 		"kubernetes.io": map[string]any{"namespace": "dev", "serviceaccount": map[string]any{"name": "alice", "uid": string(sa.UID)}},
 	})
 	_, err = createCertificate(tb, tok, csr, time.Hour)
-	wantCode(t, err, codes.Unauthenticated, "expired")
+	wantRefusal(t, tb, err, "has expired")
 }
 
 func TestCARefusesTTLAboveMaximum(t *testing.T) {
@@ -239,7 +239,7 @@ func TestCARefusesUnknownCluster(t *testing.T) {
 	tb := Shared(t)
 	_, csr := csrFor(t, SPIFFEID(tb.TrustDomain, "dev", "alice"))
 	_, err := createCertificate(tb, developerToken(t, tb, CAAudience), csr, time.Hour, "ClusterID", "elsewhere")
-	wantCode(t, err, codes.Unauthenticated, "cluster")
+	wantRefusal(t, tb, err, `client claims to be in cluster "elsewhere"`)
 }
 
 // A token of dev/alice with a CSR that names dev/bob yields a certificate for alice only.
@@ -253,8 +253,8 @@ func TestCASignsTheTokenOwnerNotTheCSR(t *testing.T) {
 	if got := chain[0].URIs; len(got) != 1 || got[0].String() != SPIFFEID(tb.TrustDomain, "dev", "alice") {
 		t.Fatalf("leaf SANs = %v, want only alice", got)
 	}
-	if len(chain) != 3 {
-		t.Fatalf("chain has %d certificates, want leaf, intermediate, root", len(chain))
+	if len(chain) != 4 || !chain[3].Equal(tb.CA.Root) {
+		t.Fatalf("chain has %d certificates, want leaf, intermediate, root, root (istiod repeats the root)", len(chain))
 	}
 }
 
@@ -274,6 +274,8 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"list", "discovery.k8s.io", "endpointslices", "", "", "", true},
 		{"watch", "networking.istio.io", "serviceentries", "", "", "", true},
 		{"list", "networking.istio.io", "workloadentries", "", "", "", true},
+		{"list", "networking.istio.io", "gateways", "", "", "", true},
+		{"watch", "networking.istio.io", "gateways", "", "", "", true},
 		{"list", "security.istio.io", "peerauthentications", "", "", "", true},
 		{"watch", "security.istio.io", "peerauthentications", "", "", "", true},
 		{"get", "", "configmaps", "", "bookinfo", "istio-ca-root-cert", true},
@@ -292,6 +294,8 @@ func TestDeveloperRBAC(t *testing.T) {
 		{"create", "networking.istio.io", "serviceentries", "", "bookinfo", "", false},
 		{"create", "security.istio.io", "peerauthentications", "", "bookinfo", "", false},
 		{"create", "networking.istio.io", "workloadentries", "", "bookinfo", "", false},
+		{"update", "networking.istio.io", "gateways", "", "istio-system", "", false},
+		{"list", "networking.istio.io", "virtualservices", "", "", "", false},
 		{"create", "authentication.k8s.io", "tokenreviews", "", "", "", false},
 	}
 	for _, c := range checks {
@@ -384,6 +388,36 @@ func TestScaleMode(t *testing.T) {
 	svcs, err := tb.admin.CoreV1().Services("scale-001").List(ctx, metav1.ListOptions{})
 	if err != nil || len(svcs.Items) != 20 {
 		t.Fatalf("scale-001 has %d services (%v), want 20", len(svcs.Items), err)
+	}
+}
+
+// wantRefusal checks istiod's refusal: it tells the client only "request authenticate failure";
+// the reason, which the test names, is in its log.
+func wantRefusal(t *testing.T, tb *Testbed, err error, logged string) {
+	t.Helper()
+	wantCode(t, err, codes.Unauthenticated, "request authenticate failure")
+	waitForLog(t, tb.LogFile("istiod"), logged)
+}
+
+// waitForLog waits a little for a line a process writes after it answered.
+func waitForLog(t *testing.T, path, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && strings.Contains(string(b), what) {
+			return
+		}
+		if time.Now().After(deadline) {
+			var related []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "authenticate") {
+					related = append(related, l)
+				}
+			}
+			t.Fatalf("%s does not say %q (%v); it says:\n%s", filepath.Base(path), what, err, strings.Join(related, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -85,6 +85,21 @@ func (b *SessionBackend) Open(ctx context.Context, identity string) (Info, error
 	return Info{TrustDomain: s.TrustDomain(), Gateway: s.GatewayAddr(), Identity: s.Identity()}, nil
 }
 
+// CurrentIdentity is the open session's identity as "<namespace>/<serviceaccount>" ("" when
+// none is open), from its SPIFFE ID.
+func (b *SessionBackend) CurrentIdentity() string {
+	s := b.sess()
+	if s == nil {
+		return ""
+	}
+	_, rest, ok := strings.Cut(s.Identity(), "/ns/")
+	ns, sa, ok2 := strings.Cut(rest, "/sa/")
+	if !ok || !ok2 {
+		return ""
+	}
+	return ns + "/" + sa
+}
+
 func (b *SessionBackend) Services() []mesh.Service {
 	if s := b.sess(); s != nil {
 		return s.Catalog().Services()

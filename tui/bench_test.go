@@ -64,8 +64,8 @@ func BenchmarkTUIScale(b *testing.B) {
 	m.Update(openedMsg{info: info, services: be.Services()})
 	frame := m.Render()
 	firstList := time.Since(synced)
-	if len(m.services) < 10000 || !strings.Contains(frame, "svc-") {
-		b.Fatalf("%d services; frame:\n%s", len(m.services), frame)
+	if len(m.pick.services) < 10000 || !strings.Contains(frame, "svc-") {
+		b.Fatalf("%d services; frame:\n%s", len(m.pick.services), frame)
 	}
 
 	keys := []tea.KeyPressMsg{{Code: '/', Text: "/"}}
@@ -99,7 +99,7 @@ func BenchmarkTUIScale(b *testing.B) {
 	b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst-keystroke")
 	b.ReportMetric(float64(rssKB())/1024, "MB-rss")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MB-heap")
-	b.ReportMetric(float64(len(m.services)), "services")
+	b.ReportMetric(float64(len(m.pick.services)), "services")
 }
 
 // rssKB is the resident memory of this process (Linux; 0 elsewhere).

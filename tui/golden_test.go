@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/meshjoin/meshjoin/session"
 )
@@ -47,8 +48,8 @@ func screens(t *testing.T, w, h int) map[string]*Model {
 
 	pr, _ := opened(t)
 	size(pr)
-	pr.selected["ratings.bookinfo"] = true
-	pr.selected["ledger.payments"] = true
+	pr.pick.selected["ratings.bookinfo"] = true
+	pr.pick.selected["ledger.payments"] = true
 	pr.Update(tea.KeyPressMsg{Code: tea.KeyEnter}) // the start command is not run
 	pr.Update(progressMsg{Step: session.StepToken})
 	pr.Update(progressMsg{Step: session.StepToken, Done: true, Duration: 9 * time.Millisecond, Detail: "dev/alice"})
@@ -62,7 +63,7 @@ func screens(t *testing.T, w, h int) map[string]*Model {
 	fl.opts.Hint = func(error) string {
 		return "pull or load the image (`docker pull envoyproxy/envoy:v1.40.0`), or name another with --envoy-image"
 	}
-	fl.selected["ratings.bookinfo"] = true
+	fl.pick.selected["ratings.bookinfo"] = true
 	_, cmd := fl.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
 	fl.Update(progressMsg{Step: session.StepToken, Done: true, Duration: 9 * time.Millisecond, Detail: "dev/alice"})
 	fl.Update(progressMsg{Step: session.StepCertificate, Done: true, Duration: 31 * time.Millisecond})
@@ -97,9 +98,14 @@ func screens(t *testing.T, w, h int) map[string]*Model {
 
 func TestTUIGolden(t *testing.T) {
 	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
-		for name, m := range screens(t, sz[0], sz[1]) {
+		renders := map[string]string{}
+		bubble(t, func(t *testing.T) {
+			for name, m := range screens(t, sz[0], sz[1]) {
+				renders[name] = m.Render()
+			}
+		})
+		for name, got := range renders {
 			t.Run(fmt.Sprintf("%s-%dx%d", name, sz[0], sz[1]), func(t *testing.T) {
-				got := m.Render()
 				lines := strings.Split(got, "\n")
 				if len(lines) != sz[1] {
 					t.Errorf("%d lines, want %d", len(lines), sz[1])
@@ -112,31 +118,75 @@ func TestTUIGolden(t *testing.T) {
 						t.Errorf("line %d has escape codes with colour off: %q", i, l)
 					}
 				}
-				path := filepath.Join("testdata", fmt.Sprintf("%s-%dx%d.golden", name, sz[0], sz[1]))
-				if *update {
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-				}
+				checkGolden(t, filepath.Join("testdata", fmt.Sprintf("%s-%dx%d.golden", name, sz[0], sz[1])), got)
 			})
 		}
 	}
 }
 
-func TestTUIColorHonoursNoColor(t *testing.T) {
-	m, _ := opened(t)
-	m.opts.Color = true
-	if !strings.Contains(m.Render(), "\x1b[") {
-		t.Fatal("no styles with colour on")
+// With colour on, styles wrap whole pieces of text: stripping the escape sequences gives the
+// colour-off screen exactly (a cut sequence, like "›" + line[1:] once did, shows up as text
+// such as "[91m!"). The coloured screens are golden files too.
+func TestTUIGoldenColor(t *testing.T) {
+	colour, plain := map[string]string{}, map[string]string{}
+	bubble(t, func(t *testing.T) {
+		for name, m := range screens(t, 80, 24) {
+			if name == "dashboard" {
+				press(t, m, "down") // the cursor off the row with errors: its ! is red
+			}
+			plain[name] = m.Render()
+			m.opts.Color = true
+			colour[name] = m.Render()
+		}
+	})
+	for name, got := range colour {
+		t.Run(name, func(t *testing.T) {
+			if !strings.Contains(got, "\x1b[") {
+				t.Fatal("no styles with colour on")
+			}
+			want := plain[name]
+			if stripped := stripANSI(got); stripped != want {
+				t.Errorf("colour screen without its escapes differs from the plain one:\n--- stripped\n%s\n--- plain\n%s", stripped, want)
+			}
+			checkGolden(t, filepath.Join("testdata", name+"-color-80x24.golden"), got)
+		})
 	}
+}
+
+// stripANSI removes escape sequences and the trailing blanks the plain screen trims.
+func stripANSI(s string) string {
+	lines := strings.Split(ansi.Strip(s), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update to accept):\n--- got\n%q\n--- want\n%q", path, got, want)
+	}
+}
+
+func TestTUIColorHonoursNoColor(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		m, _ := opened(t)
+		m.opts.Color = true
+		if !strings.Contains(m.Render(), "\x1b[") {
+			t.Fatal("no styles with colour on")
+		}
+	})
 	t.Setenv("NO_COLOR", "1")
 	o := Options{Color: true}
 	applyEnv(&o)

@@ -3,10 +3,12 @@ package tui
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -22,6 +24,7 @@ type fakeBackend struct {
 	changes   chan struct{}
 	progress  chan session.Event
 	proxyDone chan struct{}
+	proxyOnce sync.Once
 	opened    []string
 	started   [][]string
 	applied   [][]string
@@ -30,12 +33,18 @@ type fakeBackend struct {
 	applyErr  error
 	left      int
 	closed    int
+	ended     int
 	accounts  []string
 	status    Status
 }
 
+// newFake returns a fake backend; inside a bubble, its channels belong to the bubble.
 func newFake() *fakeBackend {
-	return &fakeBackend{services: fixtureServices(), changes: make(chan struct{}, 1), progress: make(chan session.Event, 16), proxyDone: make(chan struct{})}
+	f := &fakeBackend{services: fixtureServices(), changes: make(chan struct{}, 1), progress: make(chan session.Event, 16), proxyDone: make(chan struct{})}
+	fakesMu.Lock()
+	fakes = append(fakes, f)
+	fakesMu.Unlock()
+	return f
 }
 
 func (f *fakeBackend) Open(_ context.Context, id string) (Info, error) {
@@ -84,6 +93,12 @@ func (f *fakeBackend) Close() error {
 	f.closed++
 	return nil
 }
+func (f *fakeBackend) End(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ended++
+	return nil
+}
 func (f *fakeBackend) ServiceAccounts(context.Context, int) ([]string, error) { return f.accounts, nil }
 
 func svc(name, ns string, reachable bool, ports ...mesh.Port) mesh.Service {
@@ -107,8 +122,10 @@ func fixtureServices() []mesh.Service {
 	}
 }
 
-// feed runs cmd and gives the model every message that arrives within a moment, recursively,
-// except the spinner's and status ticks (timers) and blocking listeners, which are dropped.
+// feed runs cmd and gives the model every message it produces, recursively. It runs in a
+// synctest bubble (see bubble): a command still blocked once every goroutine of the bubble is
+// blocked (a timer, a listener on a backend channel nothing was sent on) is left waiting,
+// deterministically, instead of after a timeout. Spinner and status ticks are dropped.
 func feed(t *testing.T, m *Model, cmd tea.Cmd) (quit bool) {
 	t.Helper()
 	if cmd == nil {
@@ -116,11 +133,12 @@ func feed(t *testing.T, m *Model, cmd tea.Cmd) (quit bool) {
 	}
 	ch := make(chan tea.Msg, 1)
 	go func() { ch <- cmd() }()
+	synctest.Wait()
 	var msg tea.Msg
 	select {
 	case msg = <-ch:
-	case <-time.After(60 * time.Millisecond):
-		return false
+	default:
+		return false // blocked: a timer or a listener
 	}
 	switch msg := msg.(type) {
 	case nil, spinMsg, statusTickMsg:
@@ -138,6 +156,43 @@ func feed(t *testing.T, m *Model, cmd tea.Cmd) (quit bool) {
 	_, next := m.Update(msg)
 	return feed(t, m, next)
 }
+
+// bubble runs f in a synctest bubble, as feed needs, and then lets the commands left waiting
+// finish: it closes the channels of the fakes made inside, and the bubble's fake clock runs
+// the timers out.
+func bubble(t *testing.T, f func(t *testing.T)) {
+	synctest.Test(t, func(t *testing.T) {
+		fakesMu.Lock()
+		first := len(fakes)
+		fakesMu.Unlock()
+		t.Cleanup(func() { // also after a failed test
+			fakesMu.Lock()
+			mine := fakes[first:]
+			fakesMu.Unlock()
+			for _, fk := range mine {
+				fk.closeChannels()
+			}
+			time.Sleep(time.Hour)
+		})
+		f(t)
+	})
+}
+
+var (
+	fakesMu sync.Mutex
+	fakes   []*fakeBackend
+)
+
+func (f *fakeBackend) closeChannels() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.changes)
+	close(f.progress)
+	f.closeProxy()
+}
+
+// closeProxy says the local Envoy exited (once).
+func (f *fakeBackend) closeProxy() { f.proxyOnce.Do(func() { close(f.proxyDone) }) }
 
 func press(t *testing.T, m *Model, keys ...string) (quit bool) {
 	t.Helper()
@@ -189,8 +244,8 @@ func opened(t *testing.T) (*Model, *fakeBackend) {
 	}})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	feed(t, m, m.Init())
-	if !m.loaded || len(m.services) != 6 {
-		t.Fatalf("not loaded: %+v", m.services)
+	if !m.loaded || len(m.pick.services) != 6 {
+		t.Fatalf("not loaded: %+v", m.pick.services)
 	}
 	return m, f
 }
@@ -198,23 +253,27 @@ func opened(t *testing.T) (*Model, *fakeBackend) {
 func fixedNow() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) }
 
 func (m *Model) cursorKey() string {
-	if m.cursor >= len(m.items) || m.items[m.cursor].svc < 0 {
+	if m.pick.cursor >= len(m.pick.items) || m.pick.items[m.pick.cursor].svc < 0 {
 		return ""
 	}
-	return m.services[m.items[m.cursor].svc].Key()
+	return m.pick.services[m.pick.items[m.pick.cursor].svc].Key()
 }
 
 func shownKeys(m *Model) []string {
 	var out []string
-	for _, it := range m.items {
+	for _, it := range m.pick.items {
 		if it.svc >= 0 {
-			out = append(out, m.services[it.svc].Key())
+			out = append(out, m.pick.services[it.svc].Key())
 		}
 	}
 	return out
 }
 
 func TestTUIInitOpensAndListsByNamespace(t *testing.T) {
+	bubble(t, testTUIInitOpensAndListsByNamespace)
+}
+
+func testTUIInitOpensAndListsByNamespace(t *testing.T) {
 	m, f := opened(t)
 	if got := f.opened; !slices.Equal(got, []string{"dev/alice"}) {
 		t.Fatalf("opened %v", got)
@@ -223,18 +282,20 @@ func TestTUIInitOpensAndListsByNamespace(t *testing.T) {
 		t.Fatalf("info %+v phase %v screen %v", m.info, m.phase, m.screen)
 	}
 	// three namespaces headers + six services
-	if len(m.items) != 9 || m.items[0].svc != -1 || m.items[0].ns != "bookinfo" {
-		t.Fatalf("items %+v", m.items)
+	if len(m.pick.items) != 9 || m.pick.items[0].svc != -1 || m.pick.items[0].ns != "bookinfo" {
+		t.Fatalf("items %+v", m.pick.items)
 	}
 	if m.cursorKey() != "productpage.bookinfo" {
 		t.Fatalf("cursor on %q", m.cursorKey())
 	}
 }
 
-func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
+func TestTUIFilterFuzzySelectAndJoin(t *testing.T) { bubble(t, testTUIFilterFuzzySelectAndJoin) }
+
+func testTUIFilterFuzzySelectAndJoin(t *testing.T) {
 	m, f := opened(t)
 	press(t, m, "/")
-	if !m.filtering {
+	if !m.pick.filtering {
 		t.Fatal("/ does not start filtering")
 	}
 	typeText(t, m, "rtngs") // fuzzy: letters in order
@@ -242,15 +303,15 @@ func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
 		t.Fatalf("filter rtngs shows %v", got)
 	}
 	press(t, m, "enter", "space")
-	if m.filtering || !m.selected["ratings.bookinfo"] {
-		t.Fatalf("filtering %v selected %v", m.filtering, m.selected)
+	if m.pick.filtering || !m.pick.selected["ratings.bookinfo"] {
+		t.Fatalf("filtering %v selected %v", m.pick.filtering, m.pick.selected)
 	}
 	press(t, m, "/", "backspace", "backspace", "backspace", "backspace", "backspace")
 	typeText(t, m, "ledger")
 	press(t, m, "enter", "space")
 	press(t, m, "esc") // clears the filter
-	if m.filter != "" || len(shownKeys(m)) != 6 {
-		t.Fatalf("esc left filter %q", m.filter)
+	if m.pick.filter != "" || len(shownKeys(m)) != 6 {
+		t.Fatalf("esc left filter %q", m.pick.filter)
 	}
 	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
 	if m.screen != screenProgress || m.phase != phaseJoining || m.stateText() != "joining" {
@@ -263,6 +324,10 @@ func TestTUIFilterFuzzySelectAndJoin(t *testing.T) {
 }
 
 func TestTUIStartedShowsDashboardWithStatus(t *testing.T) {
+	bubble(t, testTUIStartedShowsDashboardWithStatus)
+}
+
+func testTUIStartedShowsDashboardWithStatus(t *testing.T) {
 	m, f := opened(t)
 	f.status = dashStatus(2)
 	press(t, m, "down", "down", "space", "enter")
@@ -294,7 +359,7 @@ func joinedModel(t *testing.T) (*Model, *fakeBackend) {
 	t.Helper()
 	m, f := opened(t)
 	f.status = dashStatus(2)
-	m.selected = map[string]bool{"ratings.bookinfo": true, "ledger.payments": true}
+	m.pick.selected = map[string]bool{"ratings.bookinfo": true, "ledger.payments": true}
 	press(t, m, "enter")
 	if m.screen != screenDashboard {
 		t.Fatalf("not on the dashboard: %v %s", m.screen, m.failed)
@@ -302,11 +367,13 @@ func joinedModel(t *testing.T) (*Model, *fakeBackend) {
 	return m, f
 }
 
-func TestTUIDashboardAddRemoveCopy(t *testing.T) {
+func TestTUIDashboardAddRemoveCopy(t *testing.T) { bubble(t, testTUIDashboardAddRemoveCopy) }
+
+func testTUIDashboardAddRemoveCopy(t *testing.T) {
 	m, f := joinedModel(t)
 	press(t, m, "+")
-	if m.screen != screenPicker || !m.selected["ratings.bookinfo"] || !m.selected["ledger.payments"] {
-		t.Fatalf("+ : screen %v selected %v", m.screen, m.selected)
+	if m.screen != screenPicker || !m.pick.selected["ratings.bookinfo"] || !m.pick.selected["ledger.payments"] {
+		t.Fatalf("+ : screen %v selected %v", m.screen, m.pick.selected)
 	}
 	press(t, m, "/")
 	typeText(t, m, "db")
@@ -326,14 +393,20 @@ func TestTUIDashboardAddRemoveCopy(t *testing.T) {
 	if m.status != "copied: curl http://ratings.bookinfo:9080/" {
 		t.Fatalf("c: status %q", m.status)
 	}
-	// the copy is an OSC 52 clipboard command
+	// the copy is an OSC 52 clipboard command carrying the command shown
 	_, cmd := m.Update(tea.KeyPressMsg{Code: 'c', Text: "c"})
 	if cmd == nil {
 		t.Fatal("c returns no clipboard command")
 	}
+	msg := cmd()
+	if v := reflect.ValueOf(msg); reflect.TypeOf(msg).Name() != "setClipboardMsg" || v.String() != "curl http://ratings.bookinfo:9080/" {
+		t.Fatalf("c: %T %v, want the clipboard set to the curl command", msg, msg)
+	}
 }
 
-func TestTUIApplyFailureKeepsSession(t *testing.T) {
+func TestTUIApplyFailureKeepsSession(t *testing.T) { bubble(t, testTUIApplyFailureKeepsSession) }
+
+func testTUIApplyFailureKeepsSession(t *testing.T) {
 	m, f := joinedModel(t)
 	f.applyErr = errors.New("unknown service nope.x")
 	press(t, m, "+", "enter")
@@ -342,7 +415,9 @@ func TestTUIApplyFailureKeepsSession(t *testing.T) {
 	}
 }
 
-func TestTUILogsHelpAndQuit(t *testing.T) {
+func TestTUILogsHelpAndQuit(t *testing.T) { bubble(t, testTUILogsHelpAndQuit) }
+
+func testTUILogsHelpAndQuit(t *testing.T) {
 	m, f := joinedModel(t)
 	m.opts.Logs = func() []string { return []string{"level=INFO msg=hello"} }
 	press(t, m, "l")
@@ -369,14 +444,18 @@ func TestTUILogsHelpAndQuit(t *testing.T) {
 	}
 }
 
-func TestTUICtrlCLeavesWhenJoined(t *testing.T) {
+func TestTUICtrlCLeavesWhenJoined(t *testing.T) { bubble(t, testTUICtrlCLeavesWhenJoined) }
+
+func testTUICtrlCLeavesWhenJoined(t *testing.T) {
 	m, f := joinedModel(t)
 	if !press(t, m, "ctrl+c") || f.left != 1 {
 		t.Fatalf("ctrl+c: left %d", f.left)
 	}
 }
 
-func TestTUIQuitBeforeJoiningCloses(t *testing.T) {
+func TestTUIQuitBeforeJoiningCloses(t *testing.T) { bubble(t, testTUIQuitBeforeJoiningCloses) }
+
+func testTUIQuitBeforeJoiningCloses(t *testing.T) {
 	m, f := opened(t)
 	if !press(t, m, "q") || f.closed != 1 || f.left != 0 {
 		t.Fatalf("closed %d left %d", f.closed, f.left)
@@ -384,31 +463,37 @@ func TestTUIQuitBeforeJoiningCloses(t *testing.T) {
 }
 
 func TestTUIToggleNamespaceSkipsUnreachable(t *testing.T) {
+	bubble(t, testTUIToggleNamespaceSkipsUnreachable)
+}
+
+func testTUIToggleNamespaceSkipsUnreachable(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "a")
-	if len(m.selected) != 3 {
-		t.Fatalf("a selected %v", m.selected)
+	if len(m.pick.selected) != 3 {
+		t.Fatalf("a selected %v", m.pick.selected)
 	}
 	press(t, m, "a")
-	if len(m.selected) != 0 {
-		t.Fatalf("second a left %v", m.selected)
+	if len(m.pick.selected) != 0 {
+		t.Fatalf("second a left %v", m.pick.selected)
 	}
 	press(t, m, "/")
 	typeText(t, m, "kubernetes")
 	press(t, m, "enter", "space")
-	if len(m.selected) != 0 || !strings.Contains(m.status, "no sidecar injection") {
-		t.Fatalf("unreachable selected %v, status %q", m.selected, m.status)
+	if len(m.pick.selected) != 0 || !strings.Contains(m.status, "no sidecar injection") {
+		t.Fatalf("unreachable selected %v, status %q", m.pick.selected, m.status)
 	}
-	if d := m.pickerDetail(newStyles(false)); !strings.Contains(d, "not reachable: namespace default has no sidecar injection") {
+	if d := m.pick.detail(newStyles(false)); !strings.Contains(d, "not reachable: namespace default has no sidecar injection") {
 		t.Fatalf("detail %q", d)
 	}
 	press(t, m, "a") // namespace of unreachable services only: nothing
-	if len(m.selected) != 0 {
-		t.Fatalf("a selected unreachable %v", m.selected)
+	if len(m.pick.selected) != 0 {
+		t.Fatalf("a selected unreachable %v", m.pick.selected)
 	}
 }
 
-func TestTUIEnterWithoutSelection(t *testing.T) {
+func TestTUIEnterWithoutSelection(t *testing.T) { bubble(t, testTUIEnterWithoutSelection) }
+
+func testTUIEnterWithoutSelection(t *testing.T) {
 	m, f := opened(t)
 	press(t, m, "enter")
 	if len(f.started) != 0 || !strings.Contains(m.status, "nothing selected") {
@@ -416,13 +501,19 @@ func TestTUIEnterWithoutSelection(t *testing.T) {
 	}
 }
 
-func TestTUICatalogChangesFollowed(t *testing.T) {
+func TestTUICatalogChangesFollowed(t *testing.T) { bubble(t, testTUICatalogChangesFollowed) }
+
+func testTUICatalogChangesFollowed(t *testing.T) {
 	m, f := opened(t)
 	press(t, m, "down", "down") // ratings
 	f.mu.Lock()
 	f.services = append([]mesh.Service{svc("details", "bookinfo", true, mesh.Port{Number: 9080, Protocol: "HTTP"})}, f.services...)
 	f.services = slices.DeleteFunc(f.services, func(s mesh.Service) bool { return s.Name == "db" })
-	f.changes = make(chan struct{}, 1) // the listener armed by Init belongs to the dropped feed
+	// The listener armed by Init waits on the old channel for a feed that has returned: a new
+	// channel for the one armed below; closing the old one lets the first end.
+	old := f.changes
+	defer close(old)
+	f.changes = make(chan struct{}, 1)
 	f.mu.Unlock()
 	cmd := m.listenCatalog()
 	f.changes <- struct{}{}
@@ -436,10 +527,12 @@ func TestTUICatalogChangesFollowed(t *testing.T) {
 	}
 }
 
-func TestTUIProgressEventsAndFailure(t *testing.T) {
+func TestTUIProgressEventsAndFailure(t *testing.T) { bubble(t, testTUIProgressEventsAndFailure) }
+
+func testTUIProgressEventsAndFailure(t *testing.T) {
 	m, f := opened(t)
 	f.startErr = errors.New("create token for dev/alice: forbidden")
-	m.selected["ratings.bookinfo"] = true
+	m.pick.selected["ratings.bookinfo"] = true
 	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
 	// the start command is not run yet: feed the steps first
 	m.Update(progressMsg{Step: session.StepToken})
@@ -461,7 +554,9 @@ func TestTUIProgressEventsAndFailure(t *testing.T) {
 	}
 }
 
-func TestTUIOpenFailureShowsHint(t *testing.T) {
+func TestTUIOpenFailureShowsHint(t *testing.T) { bubble(t, testTUIOpenFailureShowsHint) }
+
+func testTUIOpenFailureShowsHint(t *testing.T) {
 	f := newFake()
 	f.openErr = errors.New("list services: forbidden")
 	m := New(Options{Backend: f, Identity: "dev/alice", Hint: func(error) string { return "check RBAC" }})
@@ -471,20 +566,24 @@ func TestTUIOpenFailureShowsHint(t *testing.T) {
 	}
 	f.openErr = nil
 	press(t, m, "enter")
-	if m.failed != "" || len(m.services) != 6 {
-		t.Fatalf("retry: %q %d", m.failed, len(m.services))
+	if m.failed != "" || len(m.pick.services) != 6 {
+		t.Fatalf("retry: %q %d", m.failed, len(m.pick.services))
 	}
 }
 
-func TestTUIProxyDiesLeaves(t *testing.T) {
+func TestTUIProxyDiesLeaves(t *testing.T) { bubble(t, testTUIProxyDiesLeaves) }
+
+func testTUIProxyDiesLeaves(t *testing.T) {
 	m, f := joinedModel(t)
-	close(f.proxyDone)
+	f.closeProxy()
 	if !feed(t, m, m.listenProxy()) || f.left != 1 {
 		t.Fatalf("left %d", f.left)
 	}
 }
 
-func TestTUIIdentityChooser(t *testing.T) {
+func TestTUIIdentityChooser(t *testing.T) { bubble(t, testTUIIdentityChooser) }
+
+func testTUIIdentityChooser(t *testing.T) {
 	f := newFake()
 	f.accounts = []string{"dev/alice", "dev/bob"}
 	m := New(Options{Backend: f})
@@ -507,19 +606,23 @@ func TestTUIIdentityChooser(t *testing.T) {
 	}
 }
 
-func TestTUIResizeKeepsCursorVisible(t *testing.T) {
+func TestTUIResizeKeepsCursorVisible(t *testing.T) { bubble(t, testTUIResizeKeepsCursorVisible) }
+
+func testTUIResizeKeepsCursorVisible(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "G")
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 8})
-	if m.cursor < m.offset || m.cursor >= m.offset+m.listHeight() {
-		t.Fatalf("cursor %d offset %d height %d", m.cursor, m.offset, m.listHeight())
+	if m.pick.cursor < m.pick.offset || m.pick.cursor >= m.pick.offset+m.pick.height {
+		t.Fatalf("cursor %d offset %d height %d", m.pick.cursor, m.pick.offset, m.pick.height)
 	}
 	if got := strings.Count(m.Render(), "\n") + 1; got != 8 {
 		t.Fatalf("%d lines at height 8", got)
 	}
 }
 
-func TestTUIStatusTickRefreshes(t *testing.T) {
+func TestTUIStatusTickRefreshes(t *testing.T) { bubble(t, testTUIStatusTickRefreshes) }
+
+func testTUIStatusTickRefreshes(t *testing.T) {
 	m, f := joinedModel(t)
 	f.status = dashStatus(3)
 	_, cmd := m.Update(statusTickMsg{})
@@ -557,23 +660,25 @@ func TestTUIP50Format(t *testing.T) {
 	}
 }
 
-func TestTUIMovesAndEscBackToDashboard(t *testing.T) {
+func TestTUIMovesAndEscBackToDashboard(t *testing.T) { bubble(t, testTUIMovesAndEscBackToDashboard) }
+
+func testTUIMovesAndEscBackToDashboard(t *testing.T) {
 	m, _ := opened(t)
 	press(t, m, "G")
 	if m.cursorKey() != "ledger.payments" {
 		t.Fatalf("G: %q", m.cursorKey())
 	}
 	press(t, m, "g")
-	if m.cursor != 0 {
-		t.Fatalf("g: %d", m.cursor)
+	if m.pick.cursor != 0 {
+		t.Fatalf("g: %d", m.pick.cursor)
 	}
 	m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
-	if m.cursor == 0 {
+	if m.pick.cursor == 0 {
 		t.Fatal("pgdown did not move")
 	}
 	m.Update(tea.KeyPressMsg{Code: tea.KeyPgUp})
-	if m.cursor != 0 {
-		t.Fatalf("pgup: %d", m.cursor)
+	if m.pick.cursor != 0 {
+		t.Fatalf("pgup: %d", m.pick.cursor)
 	}
 
 	j, _ := joinedModel(t)
@@ -583,25 +688,38 @@ func TestTUIMovesAndEscBackToDashboard(t *testing.T) {
 	}
 }
 
-func TestTUISpinnerRunsOnlyWhileBusy(t *testing.T) {
+func TestTUISpinnerRunsOnlyWhileBusy(t *testing.T) { bubble(t, testTUISpinnerRunsOnlyWhileBusy) }
+
+func testTUISpinnerRunsOnlyWhileBusy(t *testing.T) {
 	m, _ := opened(t)
 	m.spinArmed = true
 	if _, cmd := m.Update(spinMsg{}); cmd != nil || m.spin != 1 {
 		t.Fatalf("idle spinner re-armed (spin %d)", m.spin)
 	}
 	m.busy = true
-	if _, cmd := m.Update(spinMsg{}); cmd == nil {
+	_, cmd := m.Update(spinMsg{})
+	if cmd == nil || !m.spinArmed {
 		t.Fatal("busy spinner not re-armed")
 	}
-	if _, cmd := m.Update(spinMsg{}); cmd == nil || !m.spinArmed {
-		t.Fatal("spinner not re-armed")
-	}
-	if cmd := m.spinner(); cmd != nil {
+	if second := m.spinner(); second != nil {
 		t.Fatal("a second spinner tick armed")
+	}
+	// The armed command is the next frame's tick: it fires once the bubble's clock has moved.
+	got := make(chan tea.Msg, 1)
+	go func() { got <- cmd() }()
+	time.Sleep(time.Second)
+	if msg := <-got; msg != (spinMsg{}) {
+		t.Fatalf("spinner tick delivered %T", msg)
+	}
+	m.Update(spinMsg{})
+	if m.spin != 3 {
+		t.Fatalf("spin %d after three frames", m.spin)
 	}
 }
 
-func TestTUIInterruptLeaves(t *testing.T) {
+func TestTUIInterruptLeaves(t *testing.T) { bubble(t, testTUIInterruptLeaves) }
+
+func testTUIInterruptLeaves(t *testing.T) {
 	m, f := joinedModel(t)
 	_, cmd := m.Update(tea.InterruptMsg{})
 	if !feed(t, m, cmd) || f.left != 1 {
@@ -610,9 +728,11 @@ func TestTUIInterruptLeaves(t *testing.T) {
 }
 
 // q while a join runs cancels it and quits once Start has returned.
-func TestTUIQuitWhileJoiningWaits(t *testing.T) {
+func TestTUIQuitWhileJoiningWaits(t *testing.T) { bubble(t, testTUIQuitWhileJoiningWaits) }
+
+func testTUIQuitWhileJoiningWaits(t *testing.T) {
 	m, f := opened(t)
-	m.selected["ratings.bookinfo"] = true
+	m.pick.selected["ratings.bookinfo"] = true
 	_, startCmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
 	_, cmd := m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"})
 	feed(t, m, cmd)

@@ -39,6 +39,10 @@ func newDownCmd(g *globals) *cobra.Command {
 			if err := waitGone(ctx, c); err != nil {
 				return err
 			}
+			if reply.StartFailed != "" {
+				fmt.Fprintf(g.streams.Out, "meshjoin: the background session had failed to start (%s); nothing left to end\n", reply.StartFailed)
+				return nil
+			}
 			fmt.Fprintf(g.streams.Out, "meshjoin: session %s ended; hosts file and Envoy cleaned up\n", reply.ID)
 			return nil
 		},

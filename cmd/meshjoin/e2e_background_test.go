@@ -208,9 +208,11 @@ func TestUpWithProfile(t *testing.T) {
 	if len(st.Services) != 1 || st.Services[0].Key != "ratings.bookinfo" {
 		t.Fatalf("up --profile rate joined %+v, want ratings.bookinfo", st.Services)
 	}
-	if code, _, errOut := e.run(e.args("down")...); code != 0 {
-		t.Fatalf("down: %d\n%s", code, errOut)
+	// `leave` ends a background session too (SIGTERM to it, as to a foreground join).
+	if code, out, errOut := e.run(e.args("leave")...); code != 0 || !strings.Contains(out, "Stopped session "+st.State.ID) {
+		t.Fatalf("leave: %d\n%s%s", code, out, errOut)
 	}
+	e.assertNoDaemon()
 }
 
 // With the system's hosts file, `up` returns only once the names resolve through the system
@@ -295,5 +297,83 @@ func TestTUIAttachesToBackgroundSession(t *testing.T) {
 		t.Errorf("tui exit %q", b)
 	}
 	exec.Command("tmux", "-S", tm.socket, "kill-server").Run() // its command line names the state dir
+	e.assertNoDaemon()
+}
+
+// A background session nobody watches heals itself: its Envoy container killed, a new one
+// serves the names again with the same certificate, and status counts the restart.
+func TestBackgroundSessionHealsEnvoy(t *testing.T) {
+	e := newBackgroundEnv(t)
+	id := e.up("ratings.bookinfo")
+	serial := e.certSerial()
+	old := e.state().ContainerID
+	if out, err := exec.Command("docker", "kill", old).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v\n%s", err, out)
+	}
+	killed := time.Now()
+	waitUntil(t, 60*time.Second, "ratings to answer again", func() bool {
+		st := e.state()
+		if st.ContainerID == old || st.ContainerID == "" {
+			return false
+		}
+		_, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0")
+		return err == nil
+	})
+	t.Logf("ratings answered again %s after the container was killed", time.Since(killed).Round(10*time.Millisecond))
+	st := e.bgStatus()
+	if !st.Ready() || st.State.ID != id || st.State.EnvoyRestarts != 1 {
+		t.Errorf("after the restart: ready %v, session %s (want %s), restarts %d", st.Ready(), st.State.ID, id, st.State.EnvoyRestarts)
+	}
+	if got := e.certSerial(); got != serial {
+		t.Errorf("certificate %s after the restart, want the same %s", got, serial)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}
+
+// The TUI's own session moves to the background on b: the TUI leaves, `meshjoin up` starts
+// the same services in a background session, and the names answer after the TUI is gone.
+func TestTUIKeepsSessionInBackground(t *testing.T) {
+	e := newBackgroundEnv(t)
+	args := append([]string{binary(t)}, e.args("tui", "--identity", "dev/alice", "--hosts-file", e.hostsFile,
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never", "--address-range", bgAddressRange)...)
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	tm := startTmux(t, 110, 30, fmt.Sprintf("NO_COLOR=1 %s; echo $? > %s; echo EXITED; exec sh", shellQuote(args), exitFile))
+	tm.waitText("ledger.payments", 90*time.Second)
+	joinRatings(tm)
+	tm.keys("b")
+	tm.waitText("meshjoin: ready: 1 services", 90*time.Second)
+	tm.waitText("EXITED", 10*time.Second)
+	if b, _ := os.ReadFile(exitFile); strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("tui exit %q:\n%s", b, tm.screen())
+	}
+	exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
+	st := e.bgStatus()
+	if !st.Ready() || len(st.Services) != 1 || st.Services[0].Key != "ratings.bookinfo" || !st.Daemon.Kept {
+		t.Fatalf("background session after b: %+v %+v", st.Daemon, st.Services)
+	}
+	if _, err := e.curlName("ratings.bookinfo", 9080, "/ratings/0"); err != nil {
+		t.Fatalf("ratings in the background: %v", err)
+	}
+	if code, _, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down: %d\n%s", code, errOut)
+	}
+}
+
+// up --wait too short for a start (an Envoy container alone takes longer): exit 4 naming what
+// it waited for; the session goes on starting in the background and down ends it (or says it
+// had failed to start, should its addresses be taken by another checkout's test).
+func TestUpWaitTimesOut(t *testing.T) {
+	e := newBackgroundEnv(t)
+	args := e.bgArgs("up", "ratings.bookinfo")
+	args = append(args, "--wait", "200ms") // the last --wait wins
+	code, out, errOut := e.run(args...)
+	if code != exitUnreachable || out != "" || !strings.Contains(errOut, "not ready after 200ms: waiting for") || !strings.Contains(errOut, "Next: ") {
+		t.Fatalf("up --wait 200ms: exit %d, want %d, no ready line, what it waited for\n%s%s", code, exitUnreachable, out, errOut)
+	}
+	if code, out, errOut := e.run(e.args("down")...); code != 0 {
+		t.Fatalf("down after a timed-out up: %d\n%s%s", code, out, errOut)
+	}
 	e.assertNoDaemon()
 }

@@ -35,6 +35,10 @@ import (
 
 const ideService = "ratings.bookinfo"
 
+// ideAddressRange keeps these sessions' addresses apart from other tests' (set in the project
+// file, as a team would).
+const ideAddressRange = "127.83.0.0/16"
+
 // ideWorld is a workspace folder with the test program and a meshjoin.yaml, and the IDE's
 // environment: meshjoin on PATH, the test's kubeconfig and state directory.
 type ideWorld struct {
@@ -68,12 +72,13 @@ func newIDEWorld(t *testing.T) *ideWorld {
 	os.Mkdir(filepath.Join(dir, ".git"), 0o755) // the project file is looked for up to here
 	project := fmt.Sprintf(`identity: dev/alice
 envoyImage: %s
+addressRange: %s
 profiles:
   dev:
     services: [%s]
   broken:
     services: [nosuch.bookinfo]
-`, testbed.EnvoyImage, ideService)
+`, testbed.EnvoyImage, ideAddressRange, ideService)
 	if err := os.WriteFile(filepath.Join(dir, "meshjoin.yaml"), []byte(project), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +118,14 @@ func (w *ideWorld) meshjoin(t *testing.T, args ...string) (int, string) {
 	return cmd.ProcessState.ExitCode(), string(out)
 }
 
-// sessionEnded waits until the background session is gone (its grace period over).
-func (w *ideWorld) sessionEnded(t *testing.T) {
+// sessionEnded waits until the background session is gone (its grace period over): no state
+// file and its process ended, so its cleanup (hosts block, Envoy) is finished too.
+func (w *ideWorld) sessionEnded(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(w.e.stateDir, "state.json")); os.IsNotExist(err) {
+		_, err := os.Stat(filepath.Join(w.e.stateDir, "state.json"))
+		if os.IsNotExist(err) && !alive(pid) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -126,6 +133,16 @@ func (w *ideWorld) sessionEnded(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// alive reports whether a process runs (a zombie does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, after, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(after, "Z")
 }
 
 // checkProgram checks what the launched program saw and reached.
@@ -200,7 +217,7 @@ func TestIDEVSCodeF5(t *testing.T) {
 	if err := v.EndDebug(ctx, config); err != nil {
 		t.Fatal(err)
 	}
-	w.sessionEnded(t) // nothing came back within the grace: down ends it
+	w.sessionEnded(t, pid) // nothing came back within the grace: down ends it
 }
 
 // TestIDEVSCodeUpFails: when `meshjoin up` cannot get ready, the launch stops before the program.
@@ -252,10 +269,11 @@ func TestIDEJetBrainsRun(t *testing.T) {
 	if code, out := w.meshjoin(t, "ide", "jetbrains", "--dir", w.dir, "--profile", "dev", "--grace", "10s", "-c", "meshapp", "--write"); code != 0 {
 		t.Fatalf("ide jetbrains: %d\n%s", code, out)
 	}
+	pid := w.e.state().PID
 	if code, out := w.meshjoin(t, "down"); code != 0 {
 		t.Fatalf("down: %d\n%s", code, out)
 	}
-	w.sessionEnded(t)
+	w.sessionEnded(t, pid)
 
 	j, err := idetest.LoadJetBrains(w.dir, w.runner)
 	if err != nil {
@@ -271,6 +289,7 @@ func TestIDEJetBrainsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.checkProgram(t, ctx, p)
+	pid = w.e.state().PID
 	if strings.Contains(p.Output(), "env "+ide.SessionVar+"=") {
 		t.Errorf("the run configuration carries a session ID, stale once the session changes:\n%s", p.Output())
 	}
@@ -281,7 +300,7 @@ func TestIDEJetBrainsRun(t *testing.T) {
 	if code, _ := down.Wait(ctx); code != 0 {
 		t.Fatalf("meshjoin down: exit %d\n%s", code, down.Output())
 	}
-	w.sessionEnded(t)
+	w.sessionEnded(t, pid)
 }
 
 type testLogWriter struct{ t *testing.T }

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshjoin/meshjoin/project"
 	"github.com/meshjoin/meshjoin/testbed"
@@ -155,5 +158,34 @@ func TestInit(t *testing.T) {
 				t.Errorf("%s written by a failed init", other)
 			}
 		})
+	}
+}
+
+// On a terminal, init without names lists the joinable services and takes numbers or names.
+func TestInitPicksOnATerminal(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), project.FileName)
+	args := append([]string{binary(t)}, e.args("init", "--config", path, "--identity", "dev/alice")...)
+	exitFile := filepath.Join(t.TempDir(), "exit")
+	command := fmt.Sprintf("env -u MESHJOIN_IDENTITY -u MESHJOIN_CONFIG %s; echo $? > %s; echo EXITED; sleep 600", shellQuote(args), exitFile)
+	tm := startTmux(t, 100, 40, command)
+	scr := tm.waitText("Services to join", 60*time.Second)
+	m := regexp.MustCompile(`(\d+)  ratings\.bookinfo`).FindStringSubmatch(scr)
+	if m == nil || strings.Contains(scr, "legacy-api") {
+		t.Fatalf("the list does not offer ratings.bookinfo, or offers a service that cannot be joined:\n%s", scr)
+	}
+	tm.text(m[1] + " reviews.bookinfo")
+	tm.keys("Enter")
+	scr = tm.waitText("EXITED", 30*time.Second)
+	if code, _ := os.ReadFile(exitFile); strings.TrimSpace(string(code)) != "0" {
+		t.Fatalf("exit %s:\n%s", code, scr)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := project.Decode(path, data)
+	if err != nil || !slices.Equal(f.Services, []string{"ratings.bookinfo", "reviews.bookinfo"}) {
+		t.Errorf("wrote %+v (%v):\n%s", f, err, data)
 	}
 }

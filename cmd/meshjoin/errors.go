@@ -61,13 +61,13 @@ func classify(err error) (int, string) {
 	case errors.Is(err, certs.ErrForbidden), errors.Is(err, certs.ErrServiceAccountNotFound):
 		return exitPermission, "ask your cluster admin for the RBAC in docs/rbac.yaml, or choose another --identity"
 	case errors.Is(err, certs.ErrCARefused), errors.Is(err, certs.ErrCAInvalidRequest):
-		return exitPermission, "the mesh CA said no: see its message above (a lower --cert-ttl helps when the TTL is too long)"
+		return exitPermission, caHint(err, "the mesh CA said no: see its message above (a lower --cert-ttl helps when the TTL is too long)")
 	case errors.As(err, &noGateway):
 		return exitEnvironment, "expose an east-west gateway (AUTO_PASSTHROUGH on 15443; see the README), or pass --gateway host:port"
 	case errors.Is(err, session.ErrGatewayUnreachable):
 		return exitUnreachable, "check the address (--gateway overrides it) and that this machine can reach it (VPN, firewall)"
 	case errors.Is(err, certs.ErrCAUnreachable), errors.Is(err, certs.ErrCAUntrusted):
-		return exitUnreachable, "the CA is reached through the gateway's port 15012 (Istio's expose-istiod sample); --ca-address overrides it"
+		return exitUnreachable, caHint(err, "the CA is reached through the gateway's port 15012 (Istio's expose-istiod sample); --ca-address overrides it")
 	case errors.Is(err, envoy.ErrDockerContext):
 		return exitEnvironment, "check the context with `docker context inspect`, choose another (`docker context use`, DOCKER_CONTEXT) or set DOCKER_HOST; or run Envoy without Docker: --runtime native"
 	case errors.Is(err, envoy.ErrDockerUnreachable):
@@ -110,6 +110,15 @@ type exitCoder interface {
 	error
 	ExitCode() int
 	NextStep() string
+}
+
+// caHint is the next step the mesh CA error worked out for itself, else general.
+func caHint(err error, general string) string {
+	var caErr *certs.CAError
+	if errors.As(err, &caErr) && caErr.Hint != "" {
+		return caErr.Hint
+	}
+	return general
 }
 
 // reportError prints err with its next step and returns the exit code.

@@ -28,6 +28,7 @@ type joinOptions struct {
 	sudo                                                            string
 	config, profile                                                 string           // the project file and its profile (projectfile.go)
 	project                                                         project.Resolved // what the project file said, applied under the flags
+	dryRun                                                          bool             // print the plan, change nothing (dryrun.go)
 }
 
 func newJoinCmd(g *globals) *cobra.Command {
@@ -41,6 +42,7 @@ func newJoinCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return joinRun(cmd.Context(), g, o, args) },
 	}
 	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
+	addDryRunFlag(cmd.Flags(), o)
 	return cmd
 }
 
@@ -59,6 +61,9 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, args []string) err
 	cfg, err := o.sessionConfig(g, services)
 	if err != nil {
 		return err
+	}
+	if o.dryRun {
+		return printDryRun(ctx, g.streams, cfg)
 	}
 	cfg.PullOutput = errOut
 	cfg.Progress = func(e session.Event) {

@@ -28,6 +28,8 @@ func probeCommand(t *testing.T, args ...string) (*joinOptions, *globals, *cobra.
 		return err
 	}}
 	addSessionFlags(probe.Flags(), o, "identity")
+	var idle time.Duration
+	addIdleFlag(probe.Flags(), &idle) // as up and run have it
 	root.AddCommand(probe)
 	root.SetArgs(append([]string{"probe"}, args...))
 	root.SetOut(&bytes.Buffer{})
@@ -187,5 +189,22 @@ func TestProjectFileErrorsAreUsageErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The file's idleTimeout reaches --idle-timeout of the background commands, unless given.
+func TestProjectFileIdleTimeout(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{{nil, "45m0s"}, {[]string{"--idle-timeout", "5m"}, "5m0s"}} {
+		inRepo(t, map[string]string{"meshjoin.yaml": "services: [a.b]\nidleTimeout: 45m\n"})
+		_, _, cmd, err := probeCommand(t, c.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cmd.Flags().Lookup("idle-timeout").Value.String(); got != c.want {
+			t.Errorf("args %v: --idle-timeout %s, want %s", c.args, got, c.want)
+		}
 	}
 }

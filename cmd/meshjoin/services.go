@@ -59,7 +59,16 @@ func newServicesCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Key(), s.Kind, strings.Join(ports, ","), s.Endpoints, joinable)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// Hosts a service declares but does not get: the user must hear which name goes where.
+			for _, s := range list {
+				for _, c := range s.Conflicts {
+					fmt.Fprintf(g.streams.Out, "%s: %s\n", s.Key(), c)
+				}
+			}
+			return nil
 		},
 	}
 	StringEnumFlag(cmd.Flags(), &output, "output", "o", "table", outputValues, "output format")

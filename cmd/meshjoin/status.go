@@ -126,5 +126,13 @@ func printStatus(s Streams, st session.Status) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", ss.Key, ss.Addr, strings.Join(ports, ","), ss.Requests, ss.Errors, ss.Problem)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, ss := range st.Services {
+		for _, u := range ss.Unmapped {
+			fmt.Fprintf(s.Out, "%s: %s\n", ss.Key, u)
+		}
+	}
+	return nil
 }

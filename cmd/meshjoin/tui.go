@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +22,7 @@ func newTUICmd(g *globals) *cobra.Command {
 		Use:   "tui",
 		Short: "Pick services, join them and watch them, interactively (also: meshjoin with no arguments)",
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return tuiRun(cmd.Context(), g, o) },
+		RunE:  func(cmd *cobra.Command, _ []string) error { return tuiRun(cmd, g, o) },
 	}
 	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY); empty: choose in the TUI")
 	return cmd
@@ -39,7 +38,7 @@ func openTUIWithoutArgs(root *cobra.Command, g *globals) {
 		if !g.streams.IsTTY {
 			return cmd.Help()
 		}
-		return tuiRun(cmd.Context(), g, o)
+		return tuiRun(cmd, g, o)
 	}
 }
 
@@ -64,7 +63,8 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	addProjectFlags(f, o)
 }
 
-func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
+func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
+	ctx := cmd.Context()
 	if !g.streams.IsTTY {
 		return &session.UsageError{Msg: "the TUI needs a terminal", Hint: "run `meshjoin join SERVICE...` in scripts"}
 	}
@@ -119,16 +119,27 @@ func tuiRun(ctx context.Context, g *globals, o *joinOptions) error {
 		EnvoyLogs: lf, PullOutput: logW,
 		StateDir: g.stateDir, Log: log,
 	}
+	backend := tui.NewSessionBackend(cfg)
+	var toBackground []string
 	err = tui.Run(ctx, tui.Options{
-		Backend:     tui.NewSessionBackend(cfg),
+		Backend:     backend,
 		KubeContext: k.contextName,
 		Identity:    o.identity,
 		Hint:        func(err error) string { _, h := classify(err); return h },
 		Logs:        ring.Lines,
 		Color:       true,
+		OnBackground: func(services []string) {
+			toBackground = services
+			if id := backend.CurrentIdentity(); id != "" {
+				o.identity = id
+			}
+		},
 	})
 	if err == nil {
 		fmt.Fprintf(g.streams.Err, "Left the mesh; hosts file and Envoy cleaned up. Logs: %s\n", logPath)
 	}
-	return err
+	if err != nil || len(toBackground) == 0 {
+		return err
+	}
+	return continueInBackground(cmd, g, o, toBackground)
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
 	"github.com/meshjoin/meshjoin/daemon"
 	"github.com/meshjoin/meshjoin/tui"
 )
@@ -40,5 +43,19 @@ func tuiAttach(ctx context.Context, g *globals, c *daemon.Client, st daemon.Stat
 	} else {
 		fmt.Fprintf(g.streams.Err, "Detached; the background session %s keeps running (`meshjoin down` ends it).\n", st.State.ID)
 	}
+	return nil
+}
+
+// continueInBackground starts the services the TUI joined as a background session (b on its
+// dashboard): a new session with a new certificate; the names are back once it is ready.
+func continueInBackground(cmd *cobra.Command, g *globals, o *joinOptions, services []string) error {
+	klog.SetOutput(g.streams.Err)
+	c, st, err := ensureSession(cmd.Context(), cmd, g, o, &backgroundOptions{wait: defaultWait}, services, true)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	printReady(g.streams.Out, st)
+	fmt.Fprintln(g.streams.Err, "The session runs in the background: `meshjoin tui` shows it again, `meshjoin down` ends it.")
 	return nil
 }

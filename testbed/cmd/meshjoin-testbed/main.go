@@ -19,6 +19,7 @@ func main() {
 	flag.StringVar(&o.TrustDomain, "trust-domain", "cluster.local", "trust domain of the test mesh")
 	flag.IntVar(&o.ScaleServices, "scale-services", 0, "add this many synthetic services (objects only)")
 	flag.IntVar(&o.ScaleNamespaces, "scale-namespaces", 100, "spread synthetic services over this many namespaces")
+	flag.BoolVar(&o.ImitationCA, "imitation-ca", false, "run the in-process CA that imitates istiod instead of the real istiod")
 	flag.StringVar(&o.Dir, "dir", "", "keep logs, configs and kubeconfigs here (default: a temp dir removed on exit)")
 	kubeconfigOut := flag.String("write-kubeconfig", "", "also copy the developer's kubeconfig to this path")
 	flag.Parse()
