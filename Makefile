@@ -49,12 +49,12 @@ lint-tools: ## Install staticcheck and deadcode at their pinned versions (lint d
 	$(GO) install golang.org/x/tools/cmd/deadcode@$(DEADCODE_VERSION)
 
 # deadcode lists functions no main package reaches: code only tests call is dead too. The
-# testbed is test support (only tests and meshjoin-testbed use it), so it is left out.
+# testbed and ide/idetest are test support (only tests and meshjoin-testbed use them): left out.
 lint: lint-tools cross ## gofmt, go vet, staticcheck (its default checks) and deadcode, all clean; darwin and windows cross-builds first
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
-	@dead="$$($(TOOLS)/deadcode ./... | grep -v '^testbed/')"; test -z "$$dead" || { echo "$$dead"; echo "dead code: delete it (tests alone do not keep code alive)"; exit 1; }
+	@dead="$$($(TOOLS)/deadcode ./... | grep -Ev '^(testbed|ide/idetest)/')"; test -z "$$dead" || { echo "$$dead"; echo "dead code: delete it (tests alone do not keep code alive)"; exit 1; }
 
 cross: ## Build, vet and compile the platform packages' tests for darwin and windows (amd64, arm64)
 	bash hack/cross.sh

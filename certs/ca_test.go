@@ -1,3 +1,5 @@
+// Over 500 lines: the CA client against an in-process CA, one case per refusal and failure the mesh CA can give.
+
 package certs_test
 
 import (

@@ -1,3 +1,5 @@
+// Over 500 lines: the native-runtime tests against a real Envoy, one scenario each, sharing one mesh environment.
+
 package envoy
 
 import (

@@ -1,3 +1,5 @@
+// Over 500 lines: the catalogue entries built from Services, ServiceEntries and WorkloadEntries, one rule set that reads in order.
+
 package mesh
 
 import (

@@ -1,3 +1,5 @@
+// Over 500 lines: the catalogue's informers, snapshot and change notification, one concurrency design kept in one place.
+
 package mesh
 
 import (

@@ -1,3 +1,5 @@
+// Over 500 lines: the catalogue rules, one table case each, against fake and live kube-apiservers.
+
 package mesh
 
 import (

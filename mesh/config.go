@@ -17,6 +17,23 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshjoin/meshjoin/certs"
+	"istio.io/api/annotation"
+	"istio.io/api/label"
+)
+
+// Istio's label and annotation keys, from istio.io/api (never retyped).
+var (
+	labelNetwork       = label.TopologyNetwork.Name
+	labelGatewayPort   = label.NetworkingGatewayPort.Name
+	labelRevision      = label.IoIstioRev.Name
+	labelDataplaneMode = label.IoIstioDataplaneMode.Name
+	labelTLSMode       = label.SecurityTlsMode.Name
+	labelInject        = label.SidecarInject.Name
+	annotationInject   = annotation.SidecarInject.Name
+	annotationStatus   = annotation.SidecarStatus.Name
+	annotationKubeSAs  = annotation.AlphaKubernetesServiceAccounts.Name
+	annotationCanonSAs = annotation.AlphaCanonicalServiceAccounts.Name
+	annotationExportTo = annotation.NetworkingExportTo.Name
 )
 
 // Defaults and the names Istio gives to things.
@@ -25,18 +42,7 @@ const (
 	DefaultRootNamespace = "istio-system"
 	DefaultClusterDomain = "cluster.local"
 
-	labelNetwork          = "topology.istio.io/network"
-	labelGatewayPort      = "networking.istio.io/gatewayPort"
-	labelInjection        = "istio-injection"
-	labelRevision         = "istio.io/rev"
-	labelDataplaneMode    = "istio.io/dataplane-mode"
-	labelTLSMode          = "security.istio.io/tlsMode"
-	labelInject           = "sidecar.istio.io/inject"
-	annotationInject      = "sidecar.istio.io/inject"
-	annotationStatus      = "sidecar.istio.io/status"
-	annotationKubeSAs     = "alpha.istio.io/kubernetes-serviceaccounts"
-	annotationCanonSAs    = "alpha.istio.io/canonical-serviceaccounts"
-	annotationExportTo    = "networking.istio.io/exportTo"
+	labelInjection        = "istio-injection" // the namespace label, not in istio.io/api's label package
 	configMapRoots        = "istio-ca-root-cert"
 	configMapRootsKey     = "root-cert.pem"
 	configMapInjector     = "istio-sidecar-injector"

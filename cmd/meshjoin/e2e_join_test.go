@@ -1,5 +1,7 @@
 //go:build !windows
 
+// Over 500 lines: the join scenarios against the shared test mesh, one test each, reading best side by side.
+
 package main
 
 import (

@@ -269,7 +269,7 @@ func TestTUIEndToEnd(t *testing.T) {
 	tm.keys("+", "/")
 	tm.text("web")
 	tm.keys("Enter", "Space", "Enter")
-	dash = tm.waitText("[joined 3]", 60*time.Second)
+	tm.waitText("[joined 3]", 60*time.Second)
 	if got, err := call("web.bookinfo", 80, "/"); err != nil || got.Caller != me {
 		t.Fatalf("web.bookinfo added live: %+v, %v", got, err)
 	}
