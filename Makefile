@@ -50,12 +50,18 @@ lint-tools: ## Install staticcheck and deadcode at their pinned versions (lint d
 
 # deadcode lists functions no main package reaches: code only tests call is dead too. The
 # testbed and ide/idetest are test support (only tests and meshjoin-testbed use them): left out.
-lint: lint-tools ## gofmt, go vet, staticcheck (its default checks) and deadcode, all clean
+lint: lint-tools cross ## gofmt, go vet, staticcheck (its default checks) and deadcode, all clean; darwin and windows cross-builds first
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 	@dead="$$($(TOOLS)/deadcode ./... | grep -Ev '^(testbed|ide/idetest)/')"; test -z "$$dead" || { echo "$$dead"; echo "dead code: delete it (tests alone do not keep code alive)"; exit 1; }
 
+cross: ## Build, vet and compile the platform packages' tests for darwin and windows (amd64, arm64)
+	bash hack/cross.sh
+
+release: ## Archives for linux, darwin, windows × amd64, arm64 in dist/: version stamped, man pages, completions, SHA-256 checksums
+	bash hack/release.sh
+
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help demo try deps build test testbed bench fuzz soak lint lint-tools verify
+.PHONY: help demo try deps build test testbed bench fuzz soak lint lint-tools cross release verify

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/hosts"
 )
@@ -77,7 +75,7 @@ func checkHostsFile(ctx context.Context, s *state) Result {
 	if !st.Mode().IsRegular() {
 		return fail(KindEnvironment, fmt.Sprintf("hosts file %s is not a regular file", path), "give --hosts-file an existing regular file")
 	}
-	werr := unix.Access(path, unix.W_OK)
+	werr := checkWritable(path)
 	if werr == nil {
 		return pass(path + " is writable by you")
 	}

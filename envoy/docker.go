@@ -38,8 +38,8 @@ var ErrImageUnavailable = errors.New("envoy image unavailable")
 
 // DockerOptions configure NewDockerRuntime.
 type DockerOptions struct {
-	// ClientOpts are applied after client.FromEnv and API version negotiation, so they
-	// override the environment (e.g. client.WithHost).
+	// ClientOpts are applied after the docker CLI's endpoint (ResolveDockerEndpoint) and API
+	// version negotiation, so they override it (e.g. client.WithHost).
 	ClientOpts []client.Opt
 	// PullOutput receives the progress of an image pull. Nil discards it.
 	PullOutput io.Writer
@@ -59,26 +59,36 @@ type DockerOptions struct {
 // The container runs as root (ENVOY_UID=0 for the official image's entrypoint) so that ports
 // below 1024 bind; it carries the labels LabelManaged and LabelSession for cleanup.
 type DockerRuntime struct {
-	cli     *client.Client
-	pullOut io.Writer
-	network NetworkMode // never NetworkAuto once NewDockerRuntime returns
+	cli      *client.Client
+	endpoint DockerEndpoint
+	pullOut  io.Writer
+	network  NetworkMode // never NetworkAuto once NewDockerRuntime returns
 }
 
-// NewDockerRuntime connects to the Docker Engine (DOCKER_HOST and friends, negotiating the
-// API version down to the engine's) and checks that it answers.
+// NewDockerRuntime connects to the Docker Engine the docker CLI would use (DOCKER_HOST, else
+// DOCKER_CONTEXT, else the current context; see ResolveDockerEndpoint), negotiating the API
+// version down to the engine's, and checks that it answers.
 func NewDockerRuntime(ctx context.Context, opts DockerOptions) (*DockerRuntime, error) {
-	copts := append([]client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}, opts.ClientOpts...)
+	ep, err := ResolveDockerEndpoint()
+	if err != nil {
+		return nil, err
+	}
+	copts := append(append(ep.opts, client.WithAPIVersionNegotiation()), opts.ClientOpts...)
 	cli, err := client.NewClientWithOpts(copts...)
 	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+		return nil, fmt.Errorf("docker client for %s: %w", ep, err)
 	}
-	d := &DockerRuntime{cli: cli, pullOut: opts.PullOutput}
+	ep.Host = cli.DaemonHost()
+	d := &DockerRuntime{cli: cli, endpoint: ep, pullOut: opts.PullOutput}
 	if d.pullOut == nil {
 		d.pullOut = io.Discard
 	}
 	if _, err := cli.Ping(ctx); err != nil {
 		_ = cli.Close()
-		return nil, d.engineError(err)
+		if client.IsErrConnectionFailed(err) {
+			return nil, d.engineError(err)
+		}
+		return nil, fmt.Errorf("%w at %s: %v", ErrDockerUnreachable, ep, err)
 	}
 	mode, err := ParseNetworkMode(string(opts.Network))
 	if err == nil && mode == NetworkAuto {
@@ -102,7 +112,7 @@ func (d *DockerRuntime) Close() error { return d.cli.Close() }
 func (d *DockerRuntime) engineError(err error) error {
 	if client.IsErrConnectionFailed(err) {
 		return fmt.Errorf("%w at %s: start Docker (Docker Desktop, or the docker service), or run Envoy without Docker with --runtime native (%v)",
-			ErrDockerUnreachable, d.cli.DaemonHost(), err)
+			ErrDockerUnreachable, d.endpoint, err)
 	}
 	return err
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -496,7 +495,11 @@ func TestNativeEnvoyDiesWithMeshjoin(t *testing.T) {
 	if pid == 0 {
 		t.Fatal("the helper did not start Envoy")
 	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	})
 	if !processAlive(pid) {
 		t.Fatal("envoy not running under the helper")
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aymanbagabas/go-udiff"
-	"github.com/google/renameio/v2"
 
 	"github.com/meshjoin/meshjoin/project"
 )
@@ -132,7 +131,7 @@ func (p Plan) Write() ([]string, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return written, err
 		}
-		if err := renameio.WriteFile(path, f.New, 0o644); err != nil {
+		if err := writeFileAtomic(path, f.New, 0o644); err != nil {
 			return written, fmt.Errorf("write %s: %w", path, err)
 		}
 		written = append(written, f.Path)

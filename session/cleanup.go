@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/meshjoin/meshjoin/envoy"
@@ -41,7 +40,7 @@ func Leave(ctx context.Context, stateDir string, elevateHosts bool, log *slog.Lo
 		return LeaveResult{}, err
 	}
 	if alive && prev != nil && prev.PID > 0 {
-		if err := syscall.Kill(prev.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := askToStop(prev.PID); err != nil {
 			return LeaveResult{}, fmt.Errorf("signal meshjoin (pid %d): %w", prev.PID, err)
 		}
 		// The session removes its own traces; wait until it lets go of the lock.
@@ -99,7 +98,7 @@ func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, 
 	if prev.EnvoyPID > 0 {
 		// Pdeathsig normally ends it with its parent; this covers platforms without it.
 		if p, err := os.FindProcess(prev.EnvoyPID); err == nil && isEnvoy(prev.EnvoyPID) {
-			p.Signal(syscall.SIGKILL)
+			killProcess(p)
 		}
 	}
 	if len(errs) > 0 {

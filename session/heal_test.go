@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,7 +104,11 @@ func TestEnvoyRestartsGiveUp(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'envoy: broken on purpose' >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(s.State().EnvoyPID, syscall.SIGKILL); err != nil {
+	envoyProc, err := os.FindProcess(s.State().EnvoyPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := envoyProc.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	select {

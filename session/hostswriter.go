@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 
 	"github.com/meshjoin/meshjoin/hosts"
 )
@@ -20,6 +22,16 @@ type hostsWriter interface {
 
 func newHostsWriter(path, owner string, elevate bool) (hostsWriter, error) {
 	if elevate {
+		if path == "" {
+			path = hosts.SystemPath()
+		}
+		if !isSystemHosts(path) {
+			// hosts-apply writes the system hosts file and nothing else (it runs as root).
+			return nil, &HostsFileError{Err: fmt.Errorf("hosts file %s: only the system hosts file (%s) is written with privileges: give --hosts-file a file you may write", path, hosts.SystemPath())}
+		}
+		if runtime.GOOS == "windows" {
+			return nil, &HostsFileError{Err: fmt.Errorf("hosts file %s is not writable: run meshjoin from a terminal opened as Administrator, or give --hosts-file a file you may write", path)}
+		}
 		return &sudoHosts{path: path, owner: owner}, nil
 	}
 	f, err := hosts.Open(path, owner)
@@ -29,9 +41,16 @@ func newHostsWriter(path, owner string, elevate bool) (hostsWriter, error) {
 	return f, nil
 }
 
+// isSystemHosts reports whether path is the system hosts file (symlinks resolved).
+func isSystemHosts(path string) bool {
+	a, err1 := filepath.EvalSymlinks(path)
+	b, err2 := filepath.EvalSymlinks(hosts.SystemPath())
+	return err1 == nil && err2 == nil && a == b
+}
+
 // HostsRequest is what the hidden `meshjoin hosts-apply` command reads on stdin under sudo.
+// It names no file: hosts-apply runs as root and writes the system hosts file only.
 type HostsRequest struct {
-	Path    string        `json:"path"`
 	Owner   string        `json:"owner"`
 	Entries []hosts.Entry `json:"entries"`
 	// OwnerOnly asks for the current owner without changing anything.
@@ -46,9 +65,9 @@ type HostsResponse struct {
 	Error    string           `json:"error,omitempty"`
 }
 
-// ServeHostsRequest carries out one request; it is what runs as root.
+// ServeHostsRequest carries out one request on the system hosts file; it is what runs as root.
 func ServeHostsRequest(req HostsRequest) HostsResponse {
-	f, err := hosts.Open(req.Path, req.Owner)
+	f, err := hosts.Open(hosts.SystemPath(), req.Owner)
 	if err != nil {
 		return HostsResponse{Error: err.Error()}
 	}
@@ -93,12 +112,12 @@ func (s *sudoHosts) run(req HostsRequest) (HostsResponse, error) {
 }
 
 func (s *sudoHosts) Apply(entries []hosts.Entry) ([]hosts.Rejected, error) {
-	resp, err := s.run(HostsRequest{Path: s.path, Owner: s.owner, Entries: entries})
+	resp, err := s.run(HostsRequest{Owner: s.owner, Entries: entries})
 	return resp.Rejected, err
 }
 
 func (s *sudoHosts) Owner() (string, bool, error) {
-	resp, err := s.run(HostsRequest{Path: s.path, Owner: s.owner, OwnerOnly: true})
+	resp, err := s.run(HostsRequest{Owner: s.owner, OwnerOnly: true})
 	return resp.Owner, resp.Found, err
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/google/renameio/v2"
 
 	"github.com/meshjoin/meshjoin/hosts"
 	"github.com/meshjoin/meshjoin/mesh"
@@ -151,7 +150,7 @@ func (s *store) write(st *State) error {
 	if err != nil {
 		return err
 	}
-	return renameio.WriteFile(s.path(), b, 0o600)
+	return writeFileAtomic(s.path(), b, 0o600)
 }
 
 func (s *store) remove() error {

@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Over 500 lines: one end-to-end case per failure kind (message, exit code, Next: hint), a table best read whole.
 
 package main

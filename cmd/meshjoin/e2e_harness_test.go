@@ -1,3 +1,5 @@
+//go:build !windows
+
 package main
 
 import (
@@ -34,10 +36,15 @@ var built struct {
 	err  error
 }
 
-// binary builds meshjoin once per test run.
+// binary builds meshjoin once per test run, or returns $MESHJOIN_E2E_BINARY when set (a
+// release build under test: hack/release.sh's linux/amd64 binary).
 func binary(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
+		if p := os.Getenv("MESHJOIN_E2E_BINARY"); p != "" {
+			built.path, built.err = filepath.Abs(p)
+			return
+		}
 		dir, err := os.MkdirTemp("", "meshjoin-bin-")
 		if err != nil {
 			built.err = err

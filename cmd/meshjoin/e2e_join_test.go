@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Over 500 lines: the join scenarios against the shared test mesh, one test each, reading best side by side.
 
 package main
@@ -495,8 +497,19 @@ func TestSecondSessionSameAddressIsRefused(t *testing.T) {
 }
 
 // Only the hosts write is elevated: with --sudo always, sudo (a recording stand-in on PATH)
-// runs nothing but `meshjoin hosts-apply`, once to write the block and once to remove it.
+// runs nothing but `meshjoin hosts-apply`, once to write the block in the system hosts file and
+// once to remove it; /etc/hosts is byte-identical afterwards. hosts-apply writes no other file.
 func TestOnlyTheHostsWriteIsElevated(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must run as root: this test writes the real /etc/hosts")
+		}
+		t.Skip("needs root to write /etc/hosts (CI runs it)")
+	}
+	before, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := newEnv(t)
 	dir := t.TempDir()
 	record := filepath.Join(dir, "sudo.log")
@@ -505,13 +518,7 @@ func TestOnlyTheHostsWriteIsElevated(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.extraEnv = []string{"PATH=" + dir + ":" + os.Getenv("PATH")}
-	args := e.joinArgs("ratings.bookinfo")
-	for i, a := range args {
-		if a == "never" && args[i-1] == "--sudo" {
-			args[i] = "always"
-		}
-	}
-	r := e.startJoin(args...)
+	r := e.startJoin(e.args("join", "--identity", "dev/alice", "--envoy-image", "meshjoin.local/envoy:1.40.0", "--sudo", "always", "--address-range", "127.79.0.0/16", "ratings.bookinfo")...)
 	if _, err := getHTTP(e.addr("ratings.bookinfo"), 9080, "/"); err != nil {
 		t.Fatal(err)
 	}
@@ -528,5 +535,25 @@ func TestOnlyTheHostsWriteIsElevated(t *testing.T) {
 		if l != binary(t)+" hosts-apply" {
 			t.Fatalf("sudo ran %q; only `meshjoin hosts-apply` may run elevated", l)
 		}
+	}
+	if after, _ := os.ReadFile("/etc/hosts"); !bytes.Equal(before, after) {
+		t.Fatalf("/etc/hosts changed:\nbefore %q\nafter  %q", before, after)
+	}
+
+	// hosts-apply names no file: a request that does is refused, and the file is untouched.
+	cmd := exec.Command(binary(t), "hosts-apply")
+	cmd.Stdin = strings.NewReader(`{"path":"` + e.hostsFile + `","owner":"x1","entries":[{"ip":"127.77.0.9","names":["evil.example"]}]}`)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown field") {
+		t.Fatalf("hosts-apply with a path: %v\n%s", err, out)
+	}
+	// And a --hosts-file elsewhere is never written through sudo.
+	args := e.joinArgs("ratings.bookinfo")
+	for i, a := range args {
+		if a == "never" && args[i-1] == "--sudo" {
+			args[i] = "always"
+		}
+	}
+	if code, _, stderr := e.run(args...); code != exitEnvironment || !strings.Contains(stderr, "only the system hosts file") || !strings.Contains(stderr, "Next:") {
+		t.Fatalf("--sudo always with --hosts-file: exit %d\n%s", code, stderr)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/meshjoin/meshjoin/daemon"
@@ -74,7 +73,7 @@ func writeAtomically(path string, data []byte) error {
 			return err
 		}
 	}
-	return renameio.WriteFile(path, data, 0o644)
+	return writeFileAtomic(path, data, 0o644)
 }
 
 func envLines(vars []daemon.EnvVar, prefix, sep string, quote func(string) string) []byte {

@@ -68,8 +68,10 @@ func classify(err error) (int, string) {
 		return exitUnreachable, "check the address (--gateway overrides it) and that this machine can reach it (VPN, firewall)"
 	case errors.Is(err, certs.ErrCAUnreachable), errors.Is(err, certs.ErrCAUntrusted):
 		return exitUnreachable, caHint(err, "the CA is reached through the gateway's port 15012 (Istio's expose-istiod sample); --ca-address overrides it")
+	case errors.Is(err, envoy.ErrDockerContext):
+		return exitEnvironment, "check the context with `docker context inspect`, choose another (`docker context use`, DOCKER_CONTEXT) or set DOCKER_HOST; or run Envoy without Docker: --runtime native"
 	case errors.Is(err, envoy.ErrDockerUnreachable):
-		return exitUnreachable, "start Docker, or run Envoy without it: --runtime native (needs `envoy` on PATH)"
+		return exitUnreachable, "start Docker or point the docker CLI at a running engine (`docker context ls`, DOCKER_CONTEXT, DOCKER_HOST), or run Envoy without it: --runtime native (needs `envoy` on PATH)"
 	case errors.Is(err, session.ErrNoConfigContact):
 		return exitUnreachable, "with --envoy-network published the container must reach this machine as host.docker.internal (Docker Desktop does this); on a Linux engine use --envoy-network host"
 	case errors.Is(err, envoy.ErrRootlessDocker):

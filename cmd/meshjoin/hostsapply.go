@@ -10,7 +10,8 @@ import (
 )
 
 // newHostsApplyCmd is the one thing meshjoin runs as root (through sudo): one edit of its own
-// block in a hosts file, described as JSON on stdin.
+// block in the system hosts file, described as JSON on stdin. The request names no file, and
+// unknown fields (such as a "path") are refused, so it cannot be pointed anywhere else.
 func newHostsApplyCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:    "hosts-apply",
@@ -18,7 +19,9 @@ func newHostsApplyCmd(g *globals) *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var req session.HostsRequest
-			if err := json.NewDecoder(g.streams.In).Decode(&req); err != nil {
+			dec := json.NewDecoder(g.streams.In)
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
 				return fmt.Errorf("read the request: %w", err)
 			}
 			return json.NewEncoder(g.streams.Out).Encode(session.ServeHostsRequest(req))

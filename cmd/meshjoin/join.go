@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/meshjoin/meshjoin/hosts"
 	"github.com/meshjoin/meshjoin/mesh"
@@ -129,7 +128,7 @@ func needsSudo(path string) bool {
 	if path == "" {
 		path = hosts.SystemPath()
 	}
-	return os.Geteuid() != 0 && unix.Access(path, unix.W_OK) != nil
+	return !isElevated() && !mayWrite(path)
 }
 
 // qualify adds the -n namespace to bare names ("ratings" → "ratings.<ns>").

@@ -100,7 +100,7 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 	if err != nil {
 		return err
 	}
-	elevate := o.sudo == "always" || (o.sudo == "auto" && os.Geteuid() != 0)
+	elevate := o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile))
 	if elevate {
 		// sudo cannot ask for a password once the TUI owns the screen: ask now.
 		fmt.Fprintln(g.streams.Err, "meshjoin writes the hosts file through sudo:")
