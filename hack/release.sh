@@ -51,7 +51,8 @@ for bin in "$work"/meshjoin_*/meshjoin "$work"/meshjoin_*/meshjoin.exe; do
   if [[ $bin == *_${host}/meshjoin ]]; then
     "$bin" version | grep -qF "meshjoin $VERSION (commit ${COMMIT:0:12}" || { echo "release: $bin version: $("$bin" version)" >&2; exit 1; }
   fi
-  $GO version -m "$bin" | grep -qF -- "-X main.version=$VERSION" || { echo "release: $bin has no version stamped" >&2; exit 1; }
+  # -trimpath keeps -ldflags out of the build info (`go version -m`): look for the stamped strings.
+  grep -aqF -- "$VERSION" "$bin" && grep -aqF -- "$COMMIT" "$bin" || { echo "release: $bin has no version stamped" >&2; exit 1; }
 done
 rm -rf "$work"
 echo "release: $(ls "$DIST" | wc -l) files in $DIST/ for $VERSION"
