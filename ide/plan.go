@@ -10,6 +10,7 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 
+	"github.com/meshjoin/meshjoin/internal/atomicfile"
 	"github.com/meshjoin/meshjoin/project"
 )
 
@@ -131,7 +132,7 @@ func (p Plan) Write() ([]string, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return written, err
 		}
-		if err := writeFileAtomic(path, f.New, 0o644); err != nil {
+		if err := atomicfile.WriteFile(path, f.New, 0o644); err != nil {
 			return written, fmt.Errorf("write %s: %w", path, err)
 		}
 		written = append(written, f.Path)

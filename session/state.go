@@ -14,6 +14,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/meshjoin/meshjoin/hosts"
+	"github.com/meshjoin/meshjoin/internal/atomicfile"
 	"github.com/meshjoin/meshjoin/mesh"
 )
 
@@ -150,7 +151,7 @@ func (s *store) write(st *State) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.path(), b, 0o600)
+	return atomicfile.WriteFile(s.path(), b, 0o600)
 }
 
 func (s *store) remove() error {

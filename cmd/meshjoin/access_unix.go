@@ -3,9 +3,6 @@
 package main
 
 import (
-	"os"
-
-	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,8 +11,3 @@ func mayWrite(path string) bool { return unix.Access(path, unix.W_OK) == nil }
 
 // isElevated reports whether this process runs as root.
 func isElevated() bool { return unix.Geteuid() == 0 }
-
-// writeFileAtomic replaces path so that a reader sees the old file or the new one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return renameio.WriteFile(path, data, perm)
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshjoin/meshjoin/daemon"
+	"github.com/meshjoin/meshjoin/internal/atomicfile"
 	"github.com/meshjoin/meshjoin/session"
 )
 
@@ -73,7 +74,7 @@ func writeAtomically(path string, data []byte) error {
 			return err
 		}
 	}
-	return writeFileAtomic(path, data, 0o644)
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 func envLines(vars []daemon.EnvVar, prefix, sep string, quote func(string) string) []byte {

@@ -1,13 +1,16 @@
-package ide
+package atomicfile
 
 import (
 	"os"
 	"path/filepath"
 )
 
-// writeFileAtomic writes a temporary file next to path and renames it over path (renameio
-// does not build on Windows; os.Rename replaces an existing file there).
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// WriteFile replaces path with data. A new file gets perm; an existing one keeps its
+// permissions, as on Unix.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"*")
 	if err != nil {
 		return err
@@ -18,6 +21,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
