@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,8 +88,26 @@ func TestKill9AtEveryJoinStep(t *testing.T) {
 // the honest "half-way" is a write in flight when meshjoin dies. When meshjoin is not root it
 // writes through `sudo meshjoin hosts-apply`; a sudo on PATH that holds the write back until
 // meshjoin has been killed (and then lets it land, or not) puts the kill exactly there,
-// without a test hook in the binary.
+// without a test hook in the binary. hosts-apply writes only the system hosts file, so this
+// test writes the real /etc/hosts (as root, like CI) and checks it byte-identical at the end.
 func TestKill9HalfWayThroughTheHostsWrite(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must run as root: this test writes the real /etc/hosts")
+		}
+		t.Skip("needs root to write /etc/hosts (CI runs it)")
+	}
+	const systemHosts = "/etc/hosts"
+	before, err := os.ReadFile(systemHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if after, _ := os.ReadFile(systemHosts); !bytes.Equal(before, after) {
+			t.Errorf("/etc/hosts changed:\nbefore %q\nafter  %q", before, after)
+			os.WriteFile(systemHosts, before, 0o644) // give the machine its file back
+		}
+	})
 	for _, lands := range []bool{true, false} {
 		name := "write lands after the kill"
 		if !lands {
@@ -109,7 +128,7 @@ func TestKill9HalfWayThroughTheHostsWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.extraEnv = []string{"PATH=" + dir + ":" + os.Getenv("PATH")}
-			r := e.startUntil("✓ config", setFlag(t, e.faultJoinArgs("ratings.bookinfo"), "--sudo", "always")...)
+			r := e.startUntil("✓ config", withoutFlag(t, setFlag(t, e.faultJoinArgs("ratings.bookinfo"), "--sudo", "always"), "--hosts-file")...)
 			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 				if _, err := os.Stat(started); err == nil {
 					break
@@ -127,7 +146,7 @@ func TestKill9HalfWayThroughTheHostsWrite(t *testing.T) {
 					t.Fatal("the held-back write did not finish after the kill")
 				}
 			}
-			b, _ := os.ReadFile(e.hostsFile)
+			b, _ := os.ReadFile(systemHosts)
 			if lands != strings.Contains(string(b), "# BEGIN meshjoin") {
 				t.Fatalf("after the kill the hosts file is:\n%s", b)
 			}
@@ -166,4 +185,16 @@ func stateField(b []byte, field string) string {
 	}
 	rest := string(b[i+len(key):])
 	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// withoutFlag drops a flag and its value from args.
+func withoutFlag(t *testing.T, args []string, flag string) []string {
+	t.Helper()
+	for i := range args {
+		if args[i] == flag && i+1 < len(args) {
+			return append(append([]string(nil), args[:i]...), args[i+2:]...)
+		}
+	}
+	t.Fatalf("flag %s not in %v", flag, args)
+	return nil
 }

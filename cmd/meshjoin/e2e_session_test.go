@@ -102,3 +102,37 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}
 	// newEnv's cleanup checks the hosts file's bytes, containers and networks.
 }
+
+// up and run take --dry-run as join does: the plan is printed, nothing starts (no ready line,
+// no background session), run's command does not run, and the CA signs nothing.
+func TestBackgroundDryRunChangesNothing(t *testing.T) {
+	e := newBackgroundEnv(t)
+	signed := e.tb.CASigned()
+	ran := t.TempDir() + "/ran"
+	for _, args := range [][]string{
+		e.bgArgs("up", "ratings.bookinfo", "--dry-run"),
+		e.bgArgs("run", "--dry-run", "ratings.bookinfo", "--", "touch", ran),
+	} {
+		code, out, errOut := e.run(args...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
+		}
+		var p session.Preview
+		if err := yaml.Unmarshal([]byte(out), &p); err != nil || len(p.Services) != 1 || p.Services[0].Key != "ratings.bookinfo" || p.HostsDiff == "" {
+			t.Errorf("%v: not the plan for ratings.bookinfo (%v):\n%s", args, err, out)
+		}
+		if strings.Contains(out+errOut, "meshjoin: ready") {
+			t.Errorf("%v printed the ready line:\n%s%s", args, out, errOut)
+		}
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("run --dry-run ran the command")
+	}
+	if n := e.tb.CASigned() - signed; n != 0 {
+		t.Errorf("the CA signed %d certificates", n)
+	}
+	if _, err := os.Stat(e.stateDir); !os.IsNotExist(err) {
+		t.Errorf("state directory %s created: %v", e.stateDir, err)
+	}
+	// newEnv's cleanup checks the hosts file's bytes, containers and networks.
+}

@@ -35,6 +35,9 @@ func newRunCmd(g *globals) *cobra.Command {
 			if !ok {
 				return &session.UsageError{Msg: "run needs the command after --", Hint: "e.g. `meshjoin run -- go run ./cmd/app` (meshjoin's flags go before --)"}
 			}
+			if o.dryRun { // the plan only: the command does not run
+				return previewBackground(cmd.Context(), g, o, services)
+			}
 			return runCommand(cmd, g, o, b, services, command)
 		},
 	}
@@ -42,6 +45,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().SetInterspersed(false)
 	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
 	addBackgroundFlags(cmd.Flags(), b)
+	addDryRunFlag(cmd.Flags(), o)
 	return cmd
 }
 

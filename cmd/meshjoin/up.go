@@ -47,6 +47,9 @@ func newUpCmd(g *globals) *cobra.Command {
   meshjoin up reviews.bookinfo      # adds a service to the running session`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.dryRun {
+				return previewBackground(cmd.Context(), g, o, args)
+			}
 			c, st, err := ensureSession(cmd.Context(), cmd, g, o, b, args, true)
 			if err != nil {
 				return err
@@ -58,7 +61,26 @@ func newUpCmd(g *globals) *cobra.Command {
 	}
 	addSessionFlags(cmd.Flags(), o, "service account to act as, <namespace>/<name> ($MESHJOIN_IDENTITY)")
 	addBackgroundFlags(cmd.Flags(), b)
+	addDryRunFlag(cmd.Flags(), o)
 	return cmd
+}
+
+// previewBackground is up's and run's --dry-run: what a join of the services (named, or the
+// project file's) would do, printed like join --dry-run. Nothing starts, and a running
+// session is neither asked nor changed.
+func previewBackground(ctx context.Context, g *globals, o *joinOptions, args []string) error {
+	services, err := o.servicesOrFile(args)
+	if err != nil {
+		return err
+	}
+	if o.identity == "" {
+		return errNoIdentity
+	}
+	cfg, err := o.sessionConfig(g, services)
+	if err != nil {
+		return err
+	}
+	return printDryRun(ctx, g.streams, cfg)
 }
 
 func addBackgroundFlags(f *pflag.FlagSet, b *backgroundOptions) {
