@@ -141,9 +141,13 @@ func checkAddresses(_ context.Context, s *state) Result {
 		}
 		l.Close()
 	}
-	detail := fmt.Sprintf("%s: the %d addresses your services need are free", prefix, len(s.planned))
+	what := fmt.Sprintf("the %d addresses your services need are", len(s.planned))
+	if len(s.planned) == 1 {
+		what = "the address your service needs is"
+	}
+	detail := fmt.Sprintf("%s: %s free", prefix, what)
 	if ours > 0 {
-		detail = fmt.Sprintf("%s: the %d addresses your services need are free or held by your running session", prefix, len(s.planned))
+		detail += " or held by your running session"
 	}
 	return pass(detail)
 }
