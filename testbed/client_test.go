@@ -155,10 +155,9 @@ func dialGateway(tb *Testbed, sni string, alpn []string, certs []tls.Certificate
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(tb.RootPEM)
 	cfg := &tls.Config{
-		ServerName:   sni,
-		NextProtos:   alpn,
-		Certificates: certs,
-		MinVersion:   tls.VersionTLS12,
+		ServerName: sni,
+		NextProtos: alpn,
+		MinVersion: tls.VersionTLS12,
 		// Workload certificates carry a SPIFFE URI, not the SNI: verify chain and URI ourselves.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -175,6 +174,12 @@ func dialGateway(tb *Testbed, sni string, alpn []string, certs []tls.Certificate
 			}
 			return nil
 		},
+	}
+	if len(certs) > 0 {
+		// Present the certificate whatever CAs the server names, as Envoy does: Go would
+		// otherwise keep back one the server's list does not cover, and a certificate from
+		// another root would be refused as missing, not as unknown.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
 	}
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", tb.GatewayAddr(), cfg)

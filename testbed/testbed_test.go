@@ -12,10 +12,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,7 +122,7 @@ func requestFails(t *testing.T, tb *Testbed, sni string, alpn []string, certs []
 func TestRefusedWithoutClientCertificate(t *testing.T) {
 	tb := Shared(t)
 	err := requestFails(t, tb, tb.Workload("ratings.bookinfo").SNI(9080), alpnHTTP1, nil)
-	t.Logf("refused: %v", err)
+	wantRefused(t, err, "tls: certificate required")
 }
 
 func TestRefusedCertificateFromAnotherRoot(t *testing.T) {
@@ -133,14 +136,15 @@ func TestRefusedCertificateFromAnotherRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = requestFails(t, tb, tb.Workload("ratings.bookinfo").SNI(9080), alpnHTTP1, []tls.Certificate{kp.TLSCertificate()})
-	t.Logf("refused: %v", err)
+	wantRefused(t, err, "tls: unknown certificate authority")
 }
 
 func TestRefusedOtherTrustDomainSameRoot(t *testing.T) {
 	tb := Shared(t)
 	cert := tlsCertFromPair(t, tb, "spiffe://not-"+tb.TrustDomain+"/ns/dev/sa/alice")
 	err := requestFails(t, tb, tb.Workload("ratings.bookinfo").SNI(9080), alpnHTTP1, []tls.Certificate{cert})
-	t.Logf("refused: %v", err)
+	// The sidecar takes callers of its own trust domain only: the chain is good, the SAN is not.
+	wantRefused(t, err, "tls: unknown certificate")
 }
 
 func TestRefusedWrongSNI(t *testing.T) {
@@ -153,7 +157,7 @@ func TestRefusedWrongSNI(t *testing.T) {
 		"outbound_.8080_._.legacy-api.legacy.svc.cluster.local", // outside the mesh
 	} {
 		err := requestFails(t, tb, sni, alpnHTTP1, []tls.Certificate{cert})
-		t.Logf("%s refused: %v", sni, err)
+		wantNoFilterChain(t, sni, err)
 	}
 }
 
@@ -162,8 +166,27 @@ func TestRefusedWithoutIstioALPN(t *testing.T) {
 	cert := tlsCertFromPair(t, tb, SPIFFEID(tb.TrustDomain, "dev", "alice"))
 	for _, alpn := range [][]string{nil, {"http/1.1"}, {"h2"}} {
 		err := requestFails(t, tb, tb.Workload("ratings.bookinfo").SNI(9080), alpn, []tls.Certificate{cert})
-		t.Logf("ALPN %v refused: %v", alpn, err)
+		wantNoFilterChain(t, fmt.Sprintf("ALPN %v", alpn), err)
 	}
+}
+
+// wantRefused checks a refusal is the TLS alert expected, not some other failure.
+func wantRefused(t *testing.T, err error, alert string) {
+	t.Helper()
+	if err == nil || !strings.HasSuffix(err.Error(), "remote error: "+alert) {
+		t.Fatalf("refused with %v, want the alert %q", err, alert)
+	}
+	t.Logf("refused: %v", err)
+}
+
+// wantNoFilterChain checks the gateway refused as it does when no filter chain matches (SNI
+// and ALPN together choose one): the connection is reset before any TLS answer.
+func wantNoFilterChain(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+		t.Fatalf("%s: refused with %v, want the connection closed (no filter chain)", what, err)
+	}
+	t.Logf("%s refused: %v", what, err)
 }
 
 // A PERMISSIVE HTTP port resets TLS without an Istio ALPN, and serves plaintext.
