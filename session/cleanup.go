@@ -54,10 +54,14 @@ func Leave(ctx context.Context, stateDir string, elevateHosts bool, log *slog.Lo
 				return LeaveResult{}, err
 			}
 		}
-		if after, _ := st.read(); after == nil {
+		after, err := st.read()
+		if err != nil {
+			return LeaveResult{}, err
+		}
+		if after == nil {
 			return LeaveResult{Stopped: prev}, nil
 		}
-		prev, _ = st.read()
+		prev = after // it stopped without removing its traces: clean them up below
 	}
 	if prev == nil {
 		return LeaveResult{NotFound: true}, nil
@@ -66,7 +70,11 @@ func Leave(ctx context.Context, stateDir string, elevateHosts bool, log *slog.Lo
 	if err != nil || !ok {
 		return LeaveResult{}, fmt.Errorf("a session started while cleaning up: run `meshjoin leave` again")
 	}
-	defer st.lock.Unlock()
+	defer func() {
+		if uerr := st.lock.Unlock(); uerr != nil { // the flock ends with the process anyway
+			log.Warn("release the state directory's lock", "err", uerr)
+		}
+	}()
 	prev.HostsFile = orDefault(prev.HostsFile, hosts.SystemPath())
 	if err := cleanupWith(ctx, st, prev, log, elevateHosts); err != nil {
 		return LeaveResult{}, err

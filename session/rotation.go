@@ -80,7 +80,10 @@ func (s *Session) startRotation() {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		_ = r.Run(s.life, current)
+		// Run returns nil when the session ends; an error means it could not start at all.
+		if err := r.Run(s.life, current); err != nil {
+			s.log.Error("certificate renewal stopped", "err", err)
+		}
 	}()
 }
 

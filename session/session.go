@@ -305,7 +305,10 @@ func (s *Session) finish() { <-s.ops }
 func (s *Session) end(ctx context.Context) error {
 	s.ended = true
 	err := s.teardown(ctx)
-	s.store.lock.Unlock()
+	// Nothing can be done about a failed unlock: the flock ends with this process's descriptor.
+	if uerr := s.store.lock.Unlock(); uerr != nil {
+		s.log.Warn("release the state directory's lock", "err", uerr)
+	}
 	return err
 }
 
@@ -372,7 +375,9 @@ func prepare(cfg Config) (*Session, error) {
 			err = cleanupWith(context.Background(), st, prev, cfg.Log, false)
 		}
 		if err != nil {
-			st.lock.Unlock()
+			if uerr := st.lock.Unlock(); uerr != nil { // see end
+				cfg.Log.Warn("release the state directory's lock", "err", uerr)
+			}
 			return nil, fmt.Errorf("clean up the previous session: %w", err)
 		}
 	}

@@ -170,7 +170,8 @@ func (s *store) alive() (bool, error) {
 		return false, err
 	}
 	if ok {
-		probe.Unlock()
+		// A probe's unlock error is moot: closing its descriptor, which Unlock does, frees it.
+		_ = probe.Unlock()
 		return false, nil
 	}
 	return true, nil
