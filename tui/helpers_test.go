@@ -31,11 +31,13 @@ type fakeBackend struct {
 	startErr  error
 	openErr   error
 	applyErr  error
-	left      int
-	closed    int
-	ended     int
-	accounts  []string
-	status    Status
+	// applyCtxErr is the context's error when SetServices ran (cancelled by a quit).
+	applyCtxErr error
+	left        int
+	closed      int
+	ended       int
+	accounts    []string
+	status      Status
 }
 
 // newFake returns a fake backend; inside a bubble, its channels belong to the bubble.
@@ -69,10 +71,11 @@ func (f *fakeBackend) Start(_ context.Context, keys []string) error {
 	f.started = append(f.started, keys)
 	return f.startErr
 }
-func (f *fakeBackend) SetServices(_ context.Context, keys []string) error {
+func (f *fakeBackend) SetServices(ctx context.Context, keys []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applied = append(f.applied, keys)
+	f.applyCtxErr = ctx.Err()
 	return f.applyErr
 }
 func (f *fakeBackend) Status(context.Context) (Status, error) {
