@@ -1,3 +1,6 @@
+// Over 500 lines: the test mesh's contract, one test per behaviour its gateway, sidecars and CA
+// must show, refusals included (each asserts its own refusal).
+
 package testbed
 
 import (
