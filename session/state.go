@@ -155,6 +155,14 @@ func (s *store) write(st *State) error {
 }
 
 func (s *store) remove() error {
+	// A process killed while writing the state file leaves the atomic writer's temporary file
+	// (".state.json<random>") beside it: it goes too.
+	partial, _ := filepath.Glob(filepath.Join(s.dir, ".state.json*")) // the pattern is valid
+	for _, p := range partial {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	err := os.Remove(s.path())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
