@@ -384,11 +384,13 @@ func TestNativePortInUse(t *testing.T) {
 	if err := env.srv.Update(env.plan, env.creds); err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitReady(ctxTimeout(t, 20*time.Second), p.Admin(), ListenerNames(env.plan)); err != nil {
-		t.Fatalf("after freeing the address: %v", err)
-	}
+	// Envoy's ACK of the resent version first: until then its admin may still report the
+	// rejection of the previous one.
 	if err := env.srv.WaitApplied(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
+	}
+	if err := WaitReady(ctxTimeout(t, 20*time.Second), p.Admin(), ListenerNames(env.plan)); err != nil {
+		t.Fatalf("after freeing the address: %v", err)
 	}
 }
 
