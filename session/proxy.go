@@ -19,9 +19,57 @@ import (
 // The proxy: the in-process xDS server, the runtime that runs the local Envoy, and starting,
 // replacing and restarting that Envoy. Everything here runs inside an operation (see Session).
 
-// startEnvoy serves the config over ADS and starts the local Envoy, then waits until every
-// listener is serving.
-func (s *Session) startEnvoy(ctx context.Context) error {
+// earlyLaunch is the start of the local Envoy, begun before the session has a plan or a
+// certificate: beside discovery (Join) or the certificate (Start). Envoy needs neither until
+// its first configuration, which the ADS server holds back until the first push; its admin
+// interface answers only after that (see envoy.Runtime), so the start ends after the push.
+// With published ports the container needs the plan's ports: only the runtime is prepared
+// early, and startEnvoy launches. The goroutine owns the proxy fields (rt, xds, bootstrap,
+// proxy, ...) until decided is closed, and proxy until done is closed.
+type earlyLaunch struct {
+	decided   chan struct{} // the runtime, the ADS server and the network are set, or prepErr
+	done      chan struct{} // the goroutine has ended: launchErr says how the launch went
+	prepErr   error
+	launched  bool // an Envoy was started: not in published mode
+	launchErr error
+	cancel    context.CancelCauseFunc
+}
+
+func (s *Session) launchEarly(ctx context.Context) *earlyLaunch {
+	ctx, cancel := context.WithCancelCause(ctx)
+	l := &earlyLaunch{decided: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(l.done)
+		l.prepErr = s.prepareEnvoy(ctx)
+		l.launched = l.prepErr == nil && !s.published
+		close(l.decided)
+		if l.launched {
+			l.launchErr = s.launchStep(ctx, nil)
+		}
+	}()
+	return l
+}
+
+// failed is the early launch's error if it has already failed, without waiting.
+func (l *earlyLaunch) failed() error {
+	select {
+	case <-l.done:
+		return errors.Join(l.prepErr, l.launchErr)
+	default:
+		return nil
+	}
+}
+
+// stop cancels an early launch still running and waits for it (teardown, before Envoy goes).
+func (l *earlyLaunch) stop() {
+	if l != nil {
+		l.cancel(errors.New("the join ended"))
+		<-l.done
+	}
+}
+
+// prepareEnvoy starts the ADS server and the runtime and writes the bootstrap.
+func (s *Session) prepareEnvoy(ctx context.Context) error {
 	nodeID := "meshjoin~" + s.id
 	var err error
 	if s.xds, err = envoy.NewServer(nodeID); err != nil {
@@ -30,57 +78,94 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 	if s.adminToken, err = envoy.NewAdminToken(); err != nil {
 		return err
 	}
+	rt, err := s.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	s.rt = rt
+	xdsAddr := s.xds.Addr()
+	adminSocket := envoy.ContainerAdminSocket
+	if d, ok := rt.(*envoy.DockerRuntime); ok {
+		s.published = d.Network() == envoy.NetworkPublished
+		s.mu.Lock()
+		s.state.Network = string(d.Network())
+		s.mu.Unlock()
+		if s.published {
+			// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
+			// connections to HostAlias to the workstation's loopback.
+			_, port, _ := net.SplitHostPort(xdsAddr)
+			xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
+		}
+	} else {
+		// A native Envoy's admin socket goes in the state directory (0700).
+		adminSocket = nativeAdminSocket(s.cfg.StateDir)
+	}
+	adminPort, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
+		AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
+	s.adminPort = adminPort
+	return err
+}
+
+// launchStep is the Envoy start step: Envoy launched, until its admin interface answers.
+func (s *Session) launchStep(ctx context.Context, ports []envoy.PublishedPort) error {
+	// The state file says which runtime before anything is started: a kill -9 from here on
+	// is cleaned up by `leave` or the next join (the container by its session label).
+	s.save()
 	ctx, started, stop := s.watchConfigContact(ctx)
 	defer stop()
-	err = s.step(StepEnvoyStart, func() (string, error) {
-		rt, err := s.runtime(ctx)
-		if err != nil {
-			return "", err
-		}
-		s.rt = rt
-		xdsAddr := s.xds.Addr()
-		adminSocket := envoy.ContainerAdminSocket
-		if d, ok := rt.(*envoy.DockerRuntime); ok {
-			s.published = d.Network() == envoy.NetworkPublished
-			s.mu.Lock()
-			s.state.Network = string(d.Network())
-			s.mu.Unlock()
-			if s.published {
-				// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
-				// connections to HostAlias to the workstation's loopback.
-				_, port, _ := net.SplitHostPort(xdsAddr)
-				xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
-			}
-		} else {
-			// A native Envoy's admin socket goes in the state directory (0700).
-			adminSocket = nativeAdminSocket(s.cfg.StateDir)
-		}
-		if err := s.push(); err != nil {
-			return "", err
-		}
-		adminPort, err := freeLoopbackPort()
-		if err != nil {
-			return "", err
-		}
-		s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
-			AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
-		if err != nil {
-			return "", err
-		}
-		s.adminPort = adminPort
-		_, ports := s.served(s.plan)
+	return s.step(StepEnvoyStart, func() (string, error) {
 		if err := s.launch(ctx, ports, started); err != nil {
+			if d, ok := s.rt.(*envoy.DockerRuntime); ok {
+				// A start cut short (the join failed or was cancelled while the engine created
+				// the container) can leave a container the engine made after the call gave up.
+				if rerr := d.RemoveSession(context.WithoutCancel(ctx), s.id); rerr != nil {
+					s.log.Warn("remove the session's containers after a failed start", "err", rerr)
+				}
+			}
 			return "", noContact(ctx, err)
 		}
 		return s.proxy.ID(), nil
 	})
-	if err != nil {
+}
+
+// startEnvoy serves the plan and certificate over ADS to the Envoy the early launch started
+// (or, with published ports, starts it now), then waits until every listener is serving.
+func (s *Session) startEnvoy(ctx context.Context) error {
+	l := s.early
+	select {
+	case <-l.decided:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if l.prepErr != nil {
+		return l.prepErr
+	}
+	if err := s.push(); err != nil {
 		return err
+	}
+	if l.launched {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if l.launchErr != nil {
+			return l.launchErr
+		}
+	} else {
+		_, ports := s.served(s.plan)
+		if err := s.launchStep(ctx, ports); err != nil {
+			return err
+		}
 	}
 	return s.step(StepConfig, func() (string, error) {
 		names := envoy.ListenerNames(s.plan)
 		err := envoy.WaitReady(ctx, s.proxy.Admin(), names)
-		return fmt.Sprintf("%d listeners", len(names)), noContact(ctx, err)
+		return fmt.Sprintf("%d listeners", len(names)), err
 	})
 }
 
