@@ -2,7 +2,6 @@ package envoy
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -22,20 +21,17 @@ func PreviewConfig(plan Plan) (json.RawMessage, error) {
 	}
 	for _, svc := range plan.Services {
 		for _, port := range svc.Ports {
-			name := ListenerName(svc.Key, port.Number)
-			l, err := buildListener(name, plan, svc, port)
+			l, cs, err := buildPort(plan, svc, port)
 			if err != nil {
-				return nil, fmt.Errorf("service %q: listener %q: %w", svc.Key, name, err)
-			}
-			c, err := buildCluster(name, plan, svc, port)
-			if err != nil {
-				return nil, fmt.Errorf("service %q: cluster %q: %w", svc.Key, name, err)
+				return nil, err
 			}
 			if err := add(&listeners, l); err != nil {
 				return nil, err
 			}
-			if err := add(&clusters, c); err != nil {
-				return nil, err
+			for _, c := range cs {
+				if err := add(&clusters, c); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
