@@ -18,9 +18,10 @@ var proxyVariables = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_
 var NoProxyVariables = []string{"NO_PROXY", "no_proxy"}
 
 // alwaysDirect never goes through the proxy: this machine by name, and every IP address (a
-// joined service is reached by name only, so an address is never one; CIDR entries are
-// understood by Go, curl 7.86+ and Python requests, and the literals cover the rest).
-var alwaysDirect = []string{"localhost", ".localhost", "127.0.0.1", "::1", "0.0.0.0/0", "::/0"}
+// joined service is reached by name only, so an address is never one). Each address family
+// is two halves, because curl and Python's requests ignore a /0 (checked with curl 7.88: the
+// IPv4 halves work; its IPv6 ranges do not, Go's do); the literals cover clients without ranges.
+var alwaysDirect = []string{"localhost", ".localhost", "127.0.0.1", "::1", "0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"}
 
 // genericTLDs are the top-level domains most traffic outside the mesh goes to, besides the
 // two-letter (country) ones, which directTLDs adds all of.

@@ -210,7 +210,7 @@ func TestProxyModeUnprivilegedUser(t *testing.T) {
 		}
 	}
 	noProxy := envValue(out, "NO_PROXY")
-	for _, want := range []string{"localhost", "127.0.0.1", ".com", ".de"} {
+	for _, want := range []string{"localhost", "127.0.0.1", "0.0.0.0/1", "128.0.0.0/1", ".com", ".de"} {
 		if !containsEntry(noProxy, want) {
 			t.Errorf("NO_PROXY lacks %s: %s", want, noProxy)
 		}
