@@ -97,15 +97,30 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 	var out Resources
 	for _, svc := range plan.Services {
 		for _, port := range svc.Ports {
-			l, clusters, err := buildPort(plan, svc, port)
+			clusters, err := buildClusters(plan, svc, port)
 			if err != nil {
 				return Resources{}, err
 			}
 			for _, c := range clusters {
 				out.Clusters = append(out.Clusters, c)
 			}
+			if plan.Proxy != nil {
+				continue // one listener for all, below
+			}
+			name := ListenerName(svc.Key, port.Number)
+			l, err := buildListener(name, plan, svc, port)
+			if err != nil {
+				return Resources{}, fmt.Errorf("service %q: listener %q: %w", svc.Key, name, err)
+			}
 			out.Listeners = append(out.Listeners, l)
 		}
+	}
+	if plan.Proxy != nil {
+		l, err := buildProxyListener(plan)
+		if err != nil {
+			return Resources{}, fmt.Errorf("listener %q: %w", ProxyListenerName, err)
+		}
+		out.Listeners = append(out.Listeners, l)
 	}
 	out.Secrets = buildSecrets(creds)
 	for _, s := range out.Secrets {
@@ -116,33 +131,25 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 	return out, nil
 }
 
-// buildPort is a service port's listener and its clusters: the port's own, and for an HTTP
-// port the HTTP/1.1 cluster of its upgrade requests.
-func buildPort(plan Plan, svc Service, port Port) (*listenerv3.Listener, []*clusterv3.Cluster, error) {
+// buildClusters are a service port's clusters: the port's own, and for an HTTP port the
+// HTTP/1.1 cluster of its upgrade requests.
+func buildClusters(plan Plan, svc Service, port Port) ([]*clusterv3.Cluster, error) {
 	name := ListenerName(svc.Key, port.Number)
-	l, err := buildListener(name, plan, svc, port)
-	if err != nil {
-		return nil, nil, fmt.Errorf("service %q: listener %q: %w", svc.Key, name, err)
-	}
-	upstreams := []struct {
-		cluster  string
-		protocol Protocol
-	}{{name, upstreamProtocol(port.Protocol)}}
+	upstreams := map[string]Protocol{name: upstreamProtocol(port.Protocol)}
+	names := []string{name}
 	if port.Protocol == HTTP {
-		upstreams = append(upstreams, struct {
-			cluster  string
-			protocol Protocol
-		}{UpgradeClusterName(name), HTTP})
+		upstreams[UpgradeClusterName(name)] = HTTP
+		names = append(names, UpgradeClusterName(name))
 	}
 	var clusters []*clusterv3.Cluster
-	for _, u := range upstreams {
-		c, err := buildCluster(u.cluster, plan, svc, port, u.protocol)
+	for _, n := range names {
+		c, err := buildCluster(n, plan, svc, port, upstreams[n])
 		if err != nil {
-			return nil, nil, fmt.Errorf("service %q: cluster %q: %w", svc.Key, u.cluster, err)
+			return nil, fmt.Errorf("service %q: cluster %q: %w", svc.Key, n, err)
 		}
 		clusters = append(clusters, c)
 	}
-	return l, clusters, nil
+	return clusters, nil
 }
 
 func buildListener(name string, plan Plan, svc Service, port Port) (*listenerv3.Listener, error) {
@@ -224,7 +231,7 @@ func routes(name string, protocol Protocol) []*routev3.Route {
 		}
 		return &routev3.Route_Route{Route: a}
 	}
-	all := &routev3.Route{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}, Action: to(name, true)}
+	all := &routev3.Route{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}, Action: to(name, protocol != TCP)}
 	if protocol != HTTP {
 		return []*routev3.Route{all}
 	}

@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -21,7 +22,12 @@ func PreviewConfig(plan Plan) (json.RawMessage, error) {
 	}
 	for _, svc := range plan.Services {
 		for _, port := range svc.Ports {
-			l, cs, err := buildPort(plan, svc, port)
+			name := ListenerName(svc.Key, port.Number)
+			l, err := buildListener(name, plan, svc, port)
+			if err != nil {
+				return nil, fmt.Errorf("service %q: listener %q: %w", svc.Key, name, err)
+			}
+			cs, err := buildClusters(plan, svc, port)
 			if err != nil {
 				return nil, err
 			}
