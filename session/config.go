@@ -58,8 +58,6 @@ type Config struct {
 	StateDir string
 	Log      *slog.Logger
 	// Progress, when set, hears about each step (for the TUI and the CLI's progress lines).
-	// Steps may overlap (Envoy starts beside discovery and the certificate), but Progress is
-	// called by one goroutine at a time.
 	Progress func(Event)
 }
 

@@ -19,33 +19,25 @@ import (
 // The proxy: the in-process xDS server, the runtime that runs the local Envoy, and starting,
 // replacing and restarting that Envoy. Everything here runs inside an operation (see Session).
 
-// earlyLaunch is the start of the local Envoy, begun before the session has a plan or a
-// certificate: beside discovery (Join) or the certificate (Start). Envoy needs neither until
-// its first configuration, which the ADS server holds back until the first push; its admin
-// interface answers only after that (see envoy.Runtime), so the start ends after the push.
-// With published ports the container needs the plan's ports: only the runtime is prepared
-// early, and startEnvoy launches. The goroutine owns the proxy fields (rt, xds, bootstrap,
-// proxy, ...) until decided is closed, and proxy until done is closed.
+// earlyLaunch prepares the local Envoy's start before the session has a plan or a
+// certificate: beside discovery (Join) or the certificate (Start). It connects to the runtime
+// (for Docker: the engine answers, and decides the network mode), starts the ADS server and
+// writes the bootstrap; startEnvoy launches Envoy once the certificate is there.
+// The container itself is not created early: a join killed while the engine creates it would
+// leave a container that the cleanup, run at once by `leave` or the next join, cannot see yet.
+// The goroutine owns the proxy fields (rt, xds, bootstrap, published, ...) until done closes.
 type earlyLaunch struct {
-	decided   chan struct{} // the runtime, the ADS server and the network are set, or prepErr
-	done      chan struct{} // the goroutine has ended: launchErr says how the launch went
-	prepErr   error
-	launched  bool // an Envoy was started: not in published mode
-	launchErr error
-	cancel    context.CancelCauseFunc
+	done   chan struct{}
+	err    error
+	cancel context.CancelCauseFunc
 }
 
 func (s *Session) launchEarly(ctx context.Context) *earlyLaunch {
 	ctx, cancel := context.WithCancelCause(ctx)
-	l := &earlyLaunch{decided: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	l := &earlyLaunch{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(l.done)
-		l.prepErr = s.prepareEnvoy(ctx)
-		l.launched = l.prepErr == nil && !s.published
-		close(l.decided)
-		if l.launched {
-			l.launchErr = s.launchStep(ctx, nil)
-		}
+		l.err = s.prepareEnvoy(ctx)
 	}()
 	return l
 }
@@ -54,7 +46,7 @@ func (s *Session) launchEarly(ctx context.Context) *earlyLaunch {
 func (l *earlyLaunch) failed() error {
 	select {
 	case <-l.done:
-		return errors.Join(l.prepErr, l.launchErr)
+		return l.err
 	default:
 		return nil
 	}
@@ -110,62 +102,39 @@ func (s *Session) prepareEnvoy(ctx context.Context) error {
 	return err
 }
 
-// launchStep is the Envoy start step: Envoy launched, until its admin interface answers.
-func (s *Session) launchStep(ctx context.Context, ports []envoy.PublishedPort) error {
+// startEnvoy serves the plan and certificate over ADS and starts the local Envoy that the
+// early launch prepared, then waits until every listener is serving.
+func (s *Session) startEnvoy(ctx context.Context) error {
+	select {
+	case <-s.early.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.early.err != nil {
+		return s.early.err
+	}
+	if err := s.push(); err != nil {
+		return err
+	}
 	// The state file says which runtime before anything is started: a kill -9 from here on
 	// is cleaned up by `leave` or the next join (the container by its session label).
 	s.save()
 	ctx, started, stop := s.watchConfigContact(ctx)
 	defer stop()
-	return s.step(StepEnvoyStart, func() (string, error) {
+	err := s.step(StepEnvoyStart, func() (string, error) {
+		_, ports := s.served(s.plan)
 		if err := s.launch(ctx, ports, started); err != nil {
-			if d, ok := s.rt.(*envoy.DockerRuntime); ok {
-				// A start cut short (the join failed or was cancelled while the engine created
-				// the container) can leave a container the engine made after the call gave up.
-				if rerr := d.RemoveSession(context.WithoutCancel(ctx), s.id); rerr != nil {
-					s.log.Warn("remove the session's containers after a failed start", "err", rerr)
-				}
-			}
 			return "", noContact(ctx, err)
 		}
 		return s.proxy.ID(), nil
 	})
-}
-
-// startEnvoy serves the plan and certificate over ADS to the Envoy the early launch started
-// (or, with published ports, starts it now), then waits until every listener is serving.
-func (s *Session) startEnvoy(ctx context.Context) error {
-	l := s.early
-	select {
-	case <-l.decided:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if l.prepErr != nil {
-		return l.prepErr
-	}
-	if err := s.push(); err != nil {
+	if err != nil {
 		return err
-	}
-	if l.launched {
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if l.launchErr != nil {
-			return l.launchErr
-		}
-	} else {
-		_, ports := s.served(s.plan)
-		if err := s.launchStep(ctx, ports); err != nil {
-			return err
-		}
 	}
 	return s.step(StepConfig, func() (string, error) {
 		names := envoy.ListenerNames(s.plan)
 		err := envoy.WaitReady(ctx, s.proxy.Admin(), names)
-		return fmt.Sprintf("%d listeners", len(names)), err
+		return fmt.Sprintf("%d listeners", len(names)), noContact(ctx, err)
 	})
 }
 

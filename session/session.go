@@ -99,9 +99,7 @@ type Session struct {
 	bundle         *certs.Bundle
 	proxy          envoy.Proxy
 	publishedPorts []envoy.PublishedPort
-	early          *earlyLaunch // Envoy's start, begun beside discovery and the certificate
-
-	progressMu sync.Mutex // one Progress call at a time: steps may overlap (see launchEarly)
+	early          *earlyLaunch // Envoy's start, prepared beside discovery or the certificate
 
 	// life ends with the session (or when Leave begins): renewal and Envoy watchers stop.
 	life    context.Context
@@ -127,8 +125,7 @@ func Join(ctx context.Context, cfg Config) (*Session, error) {
 	if len(cfg.Services) == 0 {
 		return nil, &UsageError{Msg: "no services to join", Hint: "name at least one, e.g. `meshjoin join ratings.bookinfo`; `meshjoin services` lists them"}
 	}
-	// Envoy starts while the mesh is read: it needs nothing from it until its first
-	// configuration (see launchEarly).
+	// Envoy's start is prepared while the mesh is read (see launchEarly).
 	s, err := open(ctx, cfg, true)
 	if err != nil {
 		return nil, err
@@ -146,7 +143,8 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 	return open(ctx, cfg, false)
 }
 
-// open is Open; with early, Envoy starts beside the discovery (Join's case: Start follows).
+// open is Open; with early, Envoy's start is prepared beside the discovery (Join's case:
+// Start follows).
 func open(ctx context.Context, cfg Config, early bool) (_ *Session, err error) {
 	s, err := prepare(cfg)
 	if err != nil {
@@ -416,20 +414,16 @@ func prepare(cfg Config) (*Session, error) {
 
 func (s *Session) step(name string, f func() (string, error)) error {
 	start := time.Now()
-	s.progress(Event{Step: name})
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(Event{Step: name})
+	}
 	detail, err := f()
 	d := time.Since(start)
 	s.log.Info("step", "step", name, "duration", d.Round(time.Millisecond), "ok", err == nil)
-	s.progress(Event{Step: name, Done: true, Duration: d, Err: err, Detail: detail})
-	return err
-}
-
-func (s *Session) progress(e Event) {
 	if s.cfg.Progress != nil {
-		s.progressMu.Lock()
-		defer s.progressMu.Unlock()
-		s.cfg.Progress(e)
+		s.cfg.Progress(Event{Step: name, Done: true, Duration: d, Err: err, Detail: detail})
 	}
+	return err
 }
 
 func (s *Session) setServices(joined []JoinedService) {
