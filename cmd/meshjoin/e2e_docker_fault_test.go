@@ -33,6 +33,10 @@ import (
 // engine's absence as failed restarts would give up.
 const engineDownFor = 20 * time.Second
 
+// engineRestartRange keeps this test's addresses apart from the other fault tests' (and the
+// soak's), which may run beside it.
+const engineRestartRange = "127.87.0.0/16"
+
 // The Docker engine restarted under steady requests: its stop takes Envoy down with it; the
 // session waits for the engine (status says so), brings Envoy back with the same
 // certificate once it answers, and the names answer again. The engine is a private dockerd
@@ -43,7 +47,7 @@ func TestDockerEngineRestartUnderLoad(t *testing.T) {
 	eng := startPrivateEngine(t)
 	eng.loadImage(t, testbed.EnvoyImage)
 	e.extraEnv = []string{"DOCKER_HOST=" + eng.host, "DOCKER_CONTEXT="}
-	r := e.startJoin(e.faultJoinArgs("ratings.bookinfo")...)
+	r := e.startJoin(setFlag(t, e.faultJoinArgs("ratings.bookinfo"), "--address-range", engineRestartRange)...)
 	addr := e.addr("ratings.bookinfo")
 	before := e.state()
 	serials := certSerials(t, e.admin())
@@ -67,6 +71,10 @@ func TestDockerEngineRestartUnderLoad(t *testing.T) {
 			t.Fatalf("with the engine down for %s, the state says %q:\n%s", engineDownFor, problem, r.stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	code, out, errOut := e.run(e.args("status")...)
+	if code != 0 || !strings.Contains(out, "Envoy down: the Docker engine at ") || !strings.Contains(out, eng.host) {
+		t.Errorf("status with the engine down: exit %d\n%s%s", code, out, errOut)
 	}
 	time.Sleep(engineDownFor - time.Since(stopped))
 	if st := e.state(); st.EnvoyGaveUp || !strings.Contains(st.EnvoyProblem, eng.host) {

@@ -67,7 +67,8 @@ func TestSoak(t *testing.T) {
 	eng := startPrivateEngine(t)
 	eng.loadImage(t, testbed.EnvoyImage)
 	e.extraEnv = []string{"DOCKER_HOST=" + eng.host, "DOCKER_CONTEXT="}
-	r := e.startJoin(append(e.faultJoinArgs("ratings.bookinfo"), "--cert-ttl", "30s")...)
+	// Addresses of its own: the fault tests' range would be held for ten minutes.
+	r := e.startJoin(append(setFlag(t, e.faultJoinArgs("ratings.bookinfo"), "--address-range", "127.88.0.0/16"), "--cert-ttl", "30s")...)
 	addr := e.addr("ratings.bookinfo")
 	c, err := eng.client(t).ContainerInspect(context.Background(), e.state().ContainerID)
 	if err != nil {

@@ -114,6 +114,9 @@ func printStatus(s Streams, st session.Status) error {
 		envoyHow += ", " + state.Network + " network"
 	}
 	fmt.Fprintf(s.Out, "Gateway %s, Envoy %s\n", state.Gateway, envoyHow)
+	if state.EnvoyProblem != "" {
+		fmt.Fprintf(s.Out, "Envoy down: %s\n", state.EnvoyProblem)
+	}
 	if state.LastError != "" {
 		fmt.Fprintf(s.Out, "Last renewal error: %s\n", state.LastError)
 	}
