@@ -212,15 +212,16 @@ func (f *Forwarder) untrack(c net.Conn) {
 // ErrAddressPermission marks a listener address this process may not bind.
 var ErrAddressPermission = errors.New("address needs privileges")
 
-// AddressPermissionError is an address the Forwarder may not bind: on macOS a port below 1024
-// on one address needs root (Docker Desktop's privileged helper did it for published ports).
+// AddressPermissionError is an address the Forwarder may not bind: a port below 1024 needs
+// root on Linux, and on macOS on one address (Docker Desktop's privileged helper bound them
+// when Docker published each service).
 type AddressPermissionError struct {
 	Listener string
 	Address  string // host:port
 }
 
 func (e *AddressPermissionError) Error() string {
-	return fmt.Sprintf("listener %s: binding %s needs privileges this process lacks (on macOS a port below 1024 on one address needs root)", e.Listener, e.Address)
+	return fmt.Sprintf("listener %s: binding %s needs privileges this process lacks (a port below 1024 needs root on Linux, and on macOS on one address)", e.Listener, e.Address)
 }
 
 // Is makes errors.Is(err, ErrAddressPermission) true.

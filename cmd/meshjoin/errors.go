@@ -81,7 +81,7 @@ func classify(err error) (int, string) {
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
 	case errors.Is(err, envoy.ErrAddressPermission):
-		return exitPermission, "on macOS only root may listen on a port below 1024 of one address: run meshjoin with sudo, or join services on ports from 1024 up"
+		return exitPermission, "with --envoy-network published meshjoin itself listens on the services' addresses: run it as root for a port below 1024, or join services on ports from 1024 up"
 	case errors.As(err, &missing):
 		host, _, _ := strings.Cut(missing.Address, ":")
 		return exitEnvironment, "on macOS alias the address once (until reboot): sudo ifconfig lo0 alias " + host + "; or choose addresses this machine has with --address-range"
