@@ -87,6 +87,9 @@ func Publish(plan Plan) Plan {
 	if gw, err := netip.ParseAddr(plan.Gateway.Host); (err == nil && gw.IsLoopback()) || plan.Gateway.Host == "localhost" {
 		out.Gateway.Host = HostAlias
 	}
+	if plan.Proxy != nil {
+		return publishProxy(out)
+	}
 	return out
 }
 

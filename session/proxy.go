@@ -149,11 +149,16 @@ func (s *Session) served(plan envoy.Plan) envoy.Plan {
 
 // startForwarder, in NetworkPublished mode, starts the forwarder from the services' loopback
 // addresses to the port Docker publishes for Envoy's listener, and returns that port (nothing
-// on the host network). Like the admin port, it stays for the session: a restarted Envoy
-// publishes it again, and the forwarder never needs telling.
+// on the host network; proxy mode's own port, and no forwarder, in proxy mode). Like the admin
+// port, it stays for the session: a restarted Envoy publishes it again, and the forwarder
+// never needs telling.
 func (s *Session) startForwarder() ([]envoy.PublishedPort, error) {
 	if !s.published {
 		return nil, nil
+	}
+	if p := s.plan.Proxy; p != nil {
+		// Proxy mode's one listener routes by name: Docker publishes it, and nothing else.
+		return []envoy.PublishedPort{envoy.PublishedProxy(*p)}, nil
 	}
 	port, err := freeLoopbackPort()
 	if err != nil {
