@@ -344,12 +344,20 @@ func addServiceFigure() string {
 		if len(fields) < 4 || !strings.HasPrefix(fields[0], "BenchmarkAddService/published") {
 			continue
 		}
+		// Its own ms/add when it reports one, else ns/op.
+		var figure string
 		for i := 3; i < len(fields); i++ {
-			if fields[i] == "ns/op" {
-				if ns, err := strconv.ParseFloat(fields[i-1], 64); err == nil {
-					return ms(time.Duration(ns)) + " (session BenchmarkAddService/published)"
-				}
+			v, err := strconv.ParseFloat(fields[i-1], 64)
+			switch {
+			case err != nil:
+			case fields[i] == "ms/add":
+				return ms(time.Duration(v*float64(time.Millisecond))) + " (session BenchmarkAddService/published)"
+			case fields[i] == "ns/op":
+				figure = ms(time.Duration(v)) + " (session BenchmarkAddService/published)"
 			}
+		}
+		if figure != "" {
+			return figure
 		}
 	}
 	return "no BenchmarkAddService/published line in " + name
