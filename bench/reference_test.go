@@ -139,7 +139,6 @@ func referenceHCM(s refService, cluster string) *hcmv3.HttpConnectionManager {
 							NumRetries:                    wrapperspb.UInt32(2),
 							HostSelectionRetryMaxAttempts: 5,
 						},
-						MaxGrpcTimeout: durationpb.New(0),
 					}},
 				}},
 			}},
