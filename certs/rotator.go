@@ -139,11 +139,11 @@ func (r *Rotator) Run(ctx context.Context, current *Bundle) error {
 		if d == backoff.Stop {
 			d = defaultMaxRetry
 		}
-		d = r.retryCap(d, current)
-		if !lastSuccess.IsZero() {
-			d = max(d, MinRenewInterval-r.now().Sub(lastSuccess))
-		}
 		now := r.now()
+		d = r.retryCap(d, current, now)
+		if !lastSuccess.IsZero() {
+			d = max(d, MinRenewInterval-now.Sub(lastSuccess))
+		}
 		if failingSince.IsZero() {
 			failingSince = now
 		}
@@ -221,13 +221,16 @@ func (r *Rotator) waitUntil(ctx context.Context, at, lastSuccess time.Time) bool
 // retryCap shortens the back-off d so that a retry never comes after the
 // current certificate's expiry, nor later than urgentRetryMax once it is
 // within urgentWindow of expiring (or expired, or there is none).
-func (r *Rotator) retryCap(d time.Duration, current *Bundle) time.Duration {
+func (r *Rotator) retryCap(d time.Duration, current *Bundle, now time.Time) time.Duration {
 	if current == nil {
 		return min(d, urgentRetryMax)
 	}
-	left := current.NotAfter.Sub(r.now())
-	if left <= urgentWindow {
+	left := current.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
 		return min(d, urgentRetryMax)
+	case left <= urgentWindow:
+		return min(d, urgentRetryMax, left)
 	}
 	return min(d, left-urgentWindow)
 }
@@ -240,7 +243,7 @@ func (r *Rotator) attempt(ctx context.Context, current *Bundle) (*Bundle, error)
 	if timeout == 0 {
 		timeout = DefaultAttemptTimeout
 	}
-	timeout = min(timeout, max(urgentRetryMax, r.retryCap(timeout, current)))
+	timeout = min(timeout, max(urgentRetryMax, r.retryCap(timeout, current, r.now())))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	b, err := r.Issuer.Issue(ctx)

@@ -493,3 +493,25 @@ func TestRotatorProbesOnlyAnUnreachableCA(t *testing.T) {
 		t.Errorf("second failure %#v: want Since t0, At t0+4s, next at t0+12s", err)
 	}
 }
+
+// In the last seconds of the certificate's life a retry is not put after its expiry, even
+// where the 10 s cap would allow it: the next attempt is at the expiry at the latest.
+func TestRotatorRetryNotAfterExpiry(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-25 * time.Second), NotAfter: t0.Add(5 * time.Second)}
+	r := runRotator(t, current, clock, &backoff.ExponentialBackOff{InitialInterval: 8 * time.Second, Multiplier: 2, MaxInterval: time.Minute})
+	r.issue(t, t0, errors.New("CA down"))
+	var f *certs.Failure
+	if err := recv(t, r.errs, "OnError"); !errors.As(err, &f) || !f.NextAttempt().Equal(current.NotAfter) {
+		t.Fatalf("OnError got %v, want the next attempt at the expiry %s", err, current.NotAfter)
+	}
+	clock.expectSleep(t, 5*time.Second)
+	r.issue(t, t0.Add(5*time.Second), errors.New("CA down"))
+	if err := recv(t, r.errs, "OnError"); !errors.Is(err, certs.ErrCertExpired) || !strings.Contains(err.Error(), "next attempt in 10s") {
+		t.Errorf("after expiry OnError got %v, want ErrCertExpired and the next attempt in 10s", err)
+	}
+	clock.expectSleep(t, 10*time.Second)
+	r.issue(t, t0.Add(15*time.Second), nil)
+	recv(t, r.renewed, "OnRenew")
+}

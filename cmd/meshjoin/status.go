@@ -114,7 +114,13 @@ func printStatus(s Streams, st session.Status) error {
 		envoyHow += ", " + state.Network + " network"
 	}
 	fmt.Fprintf(s.Out, "Gateway %s, Envoy %s\n", state.Gateway, envoyHow)
-	if state.LastError != "" {
+	if state.CatalogueStale != nil {
+		fmt.Fprintf(s.Out, "Problem: %s\n", state.CatalogueStale.Summary())
+	}
+	switch {
+	case state.RenewalTrouble != nil:
+		fmt.Fprintf(s.Out, "Problem: %s\n", state.RenewalTrouble.Summary(time.Now()))
+	case state.LastError != "":
 		fmt.Fprintf(s.Out, "Last renewal error: %s\n", state.LastError)
 	}
 	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
