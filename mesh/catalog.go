@@ -322,7 +322,7 @@ func (c *Catalog) setUpInformers() error {
 		errs = append(errs,
 			inf.SetTransform(slim),
 			inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
-				c.watchFailed(resource, r, err)
+				c.watchFailed(resource, r.LastSyncResourceVersion(), err)
 			}))
 	}
 	errs = append(errs,

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/rest"
 )
 
 // Freshness: while the cluster API does not answer, the informers keep the catalogue they have
@@ -83,9 +83,9 @@ func (c *Catalog) Freshness() Freshness {
 }
 
 // watchFailed is the informers' watch error handler: it records why resource's list or watch
-// failed. An expired resource version is routine (the reflector lists again at once) and
+// failed, and the resource version its informer had then (rv). An expired resource version is routine (the reflector lists again at once) and
 // forbidden is reported as a warning (Warnings).
-func (c *Catalog) watchFailed(resource string, r *cache.Reflector, err error) {
+func (c *Catalog) watchFailed(resource, rv string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.watchErrs[resource] = err
@@ -96,7 +96,7 @@ func (c *Catalog) watchFailed(resource string, r *cache.Reflector, err error) {
 	if !ok {
 		m.since = time.Now()
 	}
-	m.err, m.rv = err, r.LastSyncResourceVersion()
+	m.err, m.rv = err, rv
 	c.stale[resource] = m
 }
 
@@ -120,23 +120,28 @@ func (c *Catalog) checkLiveness(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
-		reqCtx, cancel := context.WithTimeout(ctx, livenessTimeout)
-		err := rc.Get().AbsPath("/version").Do(reqCtx).Error()
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		c.mu.Lock()
-		switch m, ok := c.stale[""]; {
-		case err == nil:
-			delete(c.stale, "")
-		case !ok:
-			c.stale[""] = staleMark{since: time.Now(), err: err}
-		default:
-			m.err = err
-			c.stale[""] = m
-		}
-		c.mu.Unlock()
+		c.askVersion(ctx, rc)
+	}
+}
+
+// askVersion makes one liveness request and marks or clears the staleness it says.
+func (c *Catalog) askVersion(ctx context.Context, rc rest.Interface) {
+	reqCtx, cancel := context.WithTimeout(ctx, livenessTimeout)
+	err := rc.Get().AbsPath("/version").Do(reqCtx).Error()
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch m, ok := c.stale[""]; {
+	case err == nil:
+		delete(c.stale, "")
+	case !ok:
+		c.stale[""] = staleMark{since: time.Now(), err: err}
+	default:
+		m.err = err
+		c.stale[""] = m
 	}
 }
 

@@ -53,14 +53,14 @@ func TestKubeAPIOutage(t *testing.T) {
 		}
 	}()
 	var staleSince time.Time
-	waitUntil(t, 60*time.Second, "status to say the catalogue is stale", func() bool {
-		st := e.bgStatus()
-		if st.State != nil && st.State.CatalogueStale != nil {
+	for deadline := time.Now().Add(time.Minute); staleSince.IsZero(); time.Sleep(100 * time.Millisecond) {
+		if st := e.bgStatus(); st.State != nil && st.State.CatalogueStale != nil {
 			staleSince = st.State.CatalogueStale.Since
-			return true
 		}
-		return false
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("status did not say the catalogue is stale in a minute; session log:\n%s", e.daemonLog())
+		}
+	}
 	out := e.statusOut()
 	for _, want := range []string{"the service catalogue is stale since " + staleSince.Local().Format(time.TimeOnly), "cluster API unreachable", "new services cannot be joined"} {
 		if !strings.Contains(out, want) {
