@@ -41,14 +41,8 @@ func (s *Session) followFreshness() {
 			}
 			f := s.catalog.Freshness()
 			s.mu.Lock()
-			was := s.state.CatalogueStale
-			changed := (was == nil) != f.Stale() || (was != nil && (!was.Since.Equal(f.StaleSince) || was.Cause != f.Cause))
-			if changed {
-				s.state.CatalogueStale = nil
-				if f.Stale() {
-					s.state.CatalogueStale = &CatalogueStale{Since: f.StaleSince, Cause: f.Cause}
-				}
-			}
+			now, changed := staleness(s.state.CatalogueStale, f)
+			s.state.CatalogueStale = now
 			s.mu.Unlock()
 			if changed {
 				if f.Stale() {
@@ -60,6 +54,17 @@ func (s *Session) followFreshness() {
 			}
 		}
 	}()
+}
+
+// staleness is what State.CatalogueStale becomes for f, and whether that differs from was.
+func staleness(was *CatalogueStale, f mesh.Freshness) (*CatalogueStale, bool) {
+	if !f.Stale() {
+		return nil, was != nil
+	}
+	if was != nil && was.Since.Equal(f.StaleSince) && was.Cause == f.Cause {
+		return was, false
+	}
+	return &CatalogueStale{Since: f.StaleSince, Cause: f.Cause}, true
 }
 
 // refuseNewWhileStale returns a *mesh.StaleError when joined has a service not joined now and

@@ -20,7 +20,8 @@ import (
 // says the catalogue is stale and why, and joining another service is refused (exit 4, with
 // a next step) without changing anything. When the API server is back, status is fresh
 // again, a ServiceEntry created then shows up in the session's catalogue, and the other
-// service joins. The catch-up times are logged (docs/benchmarks.md).
+// service joins. The API server stays down for outageDuration, long enough for the
+// informers' watch retries to back off. The catch-up times are logged (docs/benchmarks.md).
 func TestKubeAPIOutage(t *testing.T) {
 	e := newBackgroundEnv(t)
 	upArgs := func(services ...string) []string {
@@ -44,8 +45,8 @@ func TestKubeAPIOutage(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	time.Sleep(time.Second)
 
-	e.tb.StopKubeAPIServer()
 	stopAt := time.Now()
+	e.tb.StopKubeAPIServer()
 	restarted := false
 	defer func() {
 		if !restarted { // leave the binary's testbed whole for the tests after this one
@@ -84,7 +85,7 @@ func TestKubeAPIOutage(t *testing.T) {
 	if st := e.bgStatus(); len(st.Services) != 1 || st.Services[0].Key != "ratings.bookinfo" {
 		t.Errorf("the refused join changed the joined services: %+v", st.Services)
 	}
-	time.Sleep(5 * time.Second) // requests keep flowing through the outage
+	time.Sleep(time.Until(stopAt.Add(outageDuration))) // requests keep flowing through the outage
 
 	if err := e.tb.StartKubeAPIServer(context.Background()); err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestKubeAPIOutage(t *testing.T) {
 			failed++
 		}
 	}
-	t.Logf("kube-apiserver down %s: stale reported %s after the stop; %d requests meanwhile, %d failed in all; fresh again %s after it was ready; a ServiceEntry created then was in the catalogue %s after its creation (%s after the API server was ready)",
+	t.Logf("kube-apiserver down %s: stale reported from %s after the stop began; %d requests meanwhile, %d failed in all; fresh again %s after it was ready; a ServiceEntry created then was in the catalogue %s after its creation (%s after the API server was ready)",
 		downFor.Round(time.Millisecond), staleSince.Sub(stopAt).Round(time.Millisecond), during, failed,
 		freshAt.Sub(upAt).Round(time.Millisecond), seenAt.Sub(createdAt).Round(time.Millisecond), seenAt.Sub(upAt).Round(time.Millisecond))
 	if failed > 0 {
