@@ -167,6 +167,7 @@ func checks() []check {
 		{"mesh CA", gateway, checkCA},
 		{"envoy runtime", always, checkRuntime},
 		{"hosts file", always, checkHostsFile},
+		{"helper", always, checkHelper},
 		{"addresses", always, checkAddresses},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshjoin/meshjoin/doctor"
 	"github.com/meshjoin/meshjoin/helper"
 	"github.com/meshjoin/meshjoin/testbed"
 )
@@ -52,6 +53,8 @@ type helperWorld struct {
 	inside  testUser
 	outside testUser
 	log     *syncBuffer
+	proc    *os.Process
+	done    chan struct{}
 }
 
 func newHelperWorld(t *testing.T) *helperWorld {
@@ -97,6 +100,7 @@ func newHelperWorld(t *testing.T) *helperWorld {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
+	w.proc, w.done = cmd.Process, done
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		<-done
@@ -378,4 +382,129 @@ func (w *helperWorld) expectResolves(name, prefix string) {
 	if err != nil || !strings.HasPrefix(string(out), prefix) {
 		w.t.Fatalf("getent hosts %s: %v %q", name, err, out)
 	}
+}
+
+// stop ends the helper (as its service manager would) and waits for it.
+func (w *helperWorld) stop() {
+	w.t.Helper()
+	w.proc.Signal(syscall.SIGTERM)
+	<-w.done
+}
+
+// TestHelperBadInput: kill -9 then leave goes through the helper too; doctor reports the
+// helper; and each way the helper can be unusable (wrong range, socket not reachable by the
+// user, not running, a range that overlaps an interface at install) is a clear error with
+// its exit code and a Next: hint, /etc/hosts untouched.
+func TestHelperBadInput(t *testing.T) {
+	before, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if after, _ := os.ReadFile("/etc/hosts"); !bytes.Equal(after, before) {
+			t.Errorf("/etc/hosts changed:\n%q\nwant\n%q", after, before)
+		}
+	})
+	tb := testbed.Shared(t)
+	w := newHelperWorld(t)
+	u := w.inside
+	kubeconfig := filepath.Join(u.home, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, must(os.ReadFile(tb.DeveloperKubeconfig)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.give(u, kubeconfig)
+	stateDir := filepath.Join(u.home, "state")
+	join := func(rangeFlag string) []string {
+		return []string{"--kubeconfig", kubeconfig, "--state-dir", stateDir, "join", "--identity", "dev/alice",
+			"--envoy-image", testbed.EnvoyImage, "--address-range", rangeFlag, "ratings.bookinfo"}
+	}
+	unchanged := func(step string) {
+		t.Helper()
+		if after := must(os.ReadFile("/etc/hosts")); !bytes.Equal(after, before) {
+			t.Fatalf("%s: /etc/hosts is not as before:\n%s", step, after)
+		}
+	}
+	expectError := func(step string, code int, out string, wantCode int, says string) {
+		t.Helper()
+		if code != wantCode || !strings.Contains(out, says) || !strings.Contains(out, "\nNext: ") {
+			t.Errorf("%s: exit %d, want %d with %q and a Next: hint\n%s", step, code, wantCode, says, out)
+		}
+	}
+
+	// kill -9, then leave: the block goes through the helper.
+	j := w.startAs(u, join(helperTestRange)...)
+	w.expectResolves("ratings.bookinfo", "127.94.")
+	j.cmd.Process.Kill()
+	<-j.done
+	if code, out := w.runAs(u, "--state-dir", stateDir, "leave"); code != 0 || !strings.Contains(out, "Cleaned up session") {
+		t.Fatalf("leave after kill -9: exit %d\n%s", code, out)
+	}
+	unchanged("leave after kill -9")
+
+	// doctor: the helper serves the user, for this range; not for another; never the outsider.
+	doctorHelper := func(who testUser, rangeFlag string) doctor.Result {
+		t.Helper()
+		code, out := w.runAs(who, "--kubeconfig", kubeconfig, "--state-dir", filepath.Join(who.home, "state"), "doctor", "-o", "json",
+			"--identity", "dev/alice", "--envoy-image", testbed.EnvoyImage, "--address-range", rangeFlag)
+		var rep doctor.Report
+		// The report is on stdout, an "Error:" line may follow it on stderr.
+		if err := json.NewDecoder(strings.NewReader(out[max(strings.Index(out, "{"), 0):])).Decode(&rep); err != nil {
+			t.Fatalf("doctor as %s: exit %d, no report (%v)\n%s", who.name, code, err, out)
+		}
+		return verdicts(rep)["helper"]
+	}
+	if r := doctorHelper(u, helperTestRange); r.Verdict != doctor.Pass || !strings.Contains(r.Detail, "serves you") {
+		t.Errorf("doctor's helper check for %s: %+v", u.name, r)
+	}
+	if r := doctorHelper(u, "127.96.0.0/16"); r.Verdict != doctor.Fail || !strings.Contains(r.Detail, "only for "+helperTestRange) || r.Fix == "" {
+		t.Errorf("doctor's helper check with another range: %+v", r)
+	}
+	if r := doctorHelper(w.outside, helperTestRange); r.Verdict != doctor.Fail || r.Kind != doctor.KindPermission || r.Fix == "" {
+		t.Errorf("doctor's helper check for the outsider: %+v", r)
+	}
+
+	// A join whose addresses the helper does not serve.
+	code, out := w.runAs(u, join("127.96.0.0/16")...)
+	expectError("join outside the helper's range", code, out, exitPermission, "outside the helper's range "+helperTestRange)
+	unchanged("join outside the range")
+
+	// The socket's directory closed to the user: permission denied, not a sudo prompt.
+	sockDir := filepath.Dir(w.socket)
+	if err := os.Chmod(sockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, out = w.runAs(u, join(helperTestRange)...)
+	expectError("socket not reachable", code, out, exitPermission, "permission denied opening the helper's socket")
+	if err := os.Chmod(sockDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// The helper stopped: not running, with how to start it.
+	w.stop()
+	code, out = w.runAs(u, join(helperTestRange)...)
+	expectError("helper not running", code, out, exitUnreachable, "no helper answers on "+w.socket)
+	code, out = w.runAs(u, "helper", "status")
+	expectError("helper status, not running", code, out, exitUnreachable, "running:    no")
+	unchanged("helper not running")
+
+	// install refuses a range that overlaps a non-loopback interface's address, writing nothing.
+	if _, err := os.Stat(helper.DefaultConfig); err == nil {
+		t.Fatalf("%s exists: this machine has a helper installed; the test would replace it", helper.DefaultConfig)
+	}
+	exec.Command("ip", "link", "del", "mjhelper0").Run()
+	mustRun(t, "ip", "link", "add", "mjhelper0", "type", "veth", "peer", "name", "mjhelper1")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "mjhelper0").Run() })
+	mustRun(t, "ip", "addr", "add", "127.95.0.1/32", "dev", "mjhelper0")
+	res, _ := exec.Command(w.bin, "helper", "install", "--users", "root", "--range", "127.95.0.0/16").CombinedOutput()
+	for _, p := range []string{helper.DefaultConfig, helper.UnitPath, helper.InstalledBinary} {
+		if _, err := os.Stat(p); err == nil {
+			exec.Command(w.bin, "helper", "uninstall").Run()
+			t.Fatalf("install wrote %s despite the overlap:\n%s", p, res)
+		}
+	}
+	if !strings.Contains(string(res), "overlaps 127.95.0.1/32 on interface mjhelper0") || !strings.Contains(string(res), "Next: ") {
+		t.Errorf("install over an interface's range:\n%s", res)
+	}
+	code, out = w.runAs(u, "helper", "install")
+	expectError("install as a user", code, out, exitPermission, "needs root")
 }

@@ -73,9 +73,10 @@ func newHelperStatusCmd(g *globals) *cobra.Command {
 		Short: "Say whether the helper is installed, running, and serves you",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st := helper.CheckStatus(cmd.Context(), helper.NewClient(""))
+			c := helper.NewClient("")
+			st := helper.CheckStatus(cmd.Context(), c)
 			fmt.Fprint(g.streams.Out, st.Report())
-			if st.Installed() && !st.Usable() {
+			if !st.Usable() && (st.Installed() || c.Installed()) {
 				return st.Err
 			}
 			return nil
