@@ -14,6 +14,9 @@ import (
 // checkHelper says whether the privileged helper writes the system hosts file for this user:
 // installed or not, answering, allowing this uid, and for the addresses a join would use.
 func checkHelper(ctx context.Context, s *state) Result {
+	if s.env.ProxyPort > 0 {
+		return pass("not used: proxy mode writes no hosts file")
+	}
 	if !isSystemHosts(s.env.HostsFile) {
 		return pass("not used: the hosts file is not the system's")
 	}

@@ -25,9 +25,6 @@ const (
 type Port struct {
 	Number   uint32
 	Protocol Protocol
-	// ContainerPort is where the listener binds inside a container (Plan.BindInContainer);
-	// Publish sets it.
-	ContainerPort uint32
 }
 
 // Service is one mesh destination made reachable on the workstation.
@@ -36,9 +33,12 @@ type Service struct {
 	Key string
 	// Host is the FQDN carried in the SNI, e.g. "ratings.bookinfo.svc.cluster.local".
 	Host string
-	// ListenIP is the loopback address allocated to this service, e.g. 127.77.3.4.
+	// ListenIP is the loopback address allocated to this service, e.g. 127.77.3.4 (hosts mode).
 	ListenIP netip.Addr
-	Ports    []Port
+	// Names are what a developer types for it (ratings.bookinfo, ratings.bookinfo.svc, ...);
+	// proxy mode routes on them (see ProxyDomains).
+	Names []string
+	Ports []Port
 	// Identities are the exact SPIFFE IDs the destination may present. When empty, any
 	// identity under one of Plan.TrustDomains is accepted (a weaker check: say so to the user).
 	Identities []string
@@ -58,9 +58,13 @@ type Plan struct {
 	// TrustDomains holds the trust domain and its aliases, used for the prefix fallback
 	// "spiffe://<td>/" when a service has no Identities.
 	TrustDomains []string
-	// BindInContainer makes listeners bind 0.0.0.0:<ContainerPort> inside Envoy's own
-	// network namespace, for Docker to publish at ListenIP:Number (see Publish).
+	// BindInContainer serves every service port from one listener on
+	// 0.0.0.0:PublishedContainerPort inside Envoy's own network namespace, which Docker publishes
+	// and meshjoin's Forwarder feeds from ListenIP:Number (see Publish).
 	BindInContainer bool
+	// Proxy, when set, is proxy mode: one forward-proxy listener (proxymode.go) instead of a
+	// listener per service port; the services need Names, not ListenIP.
+	Proxy *ProxyListener
 }
 
 // Credentials is the workload identity of the workstation, as PEM.
@@ -85,9 +89,13 @@ func ListenerName(serviceKey string, port uint32) string {
 }
 
 // ListenerNames lists the listener names BuildResources creates for plan, in plan order;
-// WaitReady takes them.
+// WaitReady takes them. In proxy mode that is ProxyListenerName, followed by the clusters'
+// names (the listeners' of hosts mode), which WaitReady then checks as clusters only.
 func ListenerNames(plan Plan) []string {
 	var names []string
+	if plan.Proxy != nil {
+		names = append(names, ProxyListenerName)
+	}
 	for _, svc := range plan.Services {
 		for _, p := range svc.Ports {
 			names = append(names, ListenerName(svc.Key, p.Number))
@@ -117,7 +125,6 @@ func validatePlan(plan Plan) error {
 	}
 	keys := map[string]bool{}
 	addrs := map[netip.AddrPort]string{}
-	containerPorts := map[uint32]string{}
 	for i, svc := range plan.Services {
 		if svc.Key == "" {
 			return fmt.Errorf("service #%d (%s): empty key", i+1, svc.Host)
@@ -132,10 +139,11 @@ func validatePlan(plan Plan) error {
 		if svc.Host == "" || strings.ContainsAny(svc.Host, " \t\r\n:/") {
 			return fmt.Errorf("service %q: host %q is not a valid DNS name", svc.Key, svc.Host)
 		}
-		if !svc.ListenIP.IsValid() {
+		// Proxy mode binds no address per service (validateProxy checks the names instead).
+		if plan.Proxy == nil && !svc.ListenIP.IsValid() {
 			return fmt.Errorf("service %q: no valid listen address", svc.Key)
 		}
-		if svc.ListenIP.IsUnspecified() {
+		if plan.Proxy == nil && svc.ListenIP.IsUnspecified() {
 			return fmt.Errorf("service %q: listen address %s would expose the service beyond this machine", svc.Key, svc.ListenIP)
 		}
 		if len(svc.Ports) == 0 {
@@ -150,7 +158,13 @@ func validatePlan(plan Plan) error {
 			default:
 				return fmt.Errorf("service %q: port %d: unknown protocol %q (want http, http2 or tcp)", svc.Key, p.Number, p.Protocol)
 			}
-			ap := netip.AddrPortFrom(svc.ListenIP, uint16(p.Number))
+			// In proxy mode no service has an address: each gets a stand-in of its own (its
+			// index), so that only a port one service lists twice is caught.
+			ip := svc.ListenIP
+			if plan.Proxy != nil {
+				ip = netip.AddrFrom4([4]byte{byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
+			}
+			ap := netip.AddrPortFrom(ip, uint16(p.Number))
 			if other, dup := addrs[ap]; dup {
 				if other == svc.Key {
 					return fmt.Errorf("service %q: port %d listed twice", svc.Key, p.Number)
@@ -158,16 +172,6 @@ func validatePlan(plan Plan) error {
 				return fmt.Errorf("service %q: address %s already used by service %q", svc.Key, ap, other)
 			}
 			addrs[ap] = svc.Key
-			if plan.BindInContainer {
-				name := ListenerName(svc.Key, p.Number)
-				if p.ContainerPort == 0 || p.ContainerPort > 65535 {
-					return fmt.Errorf("service %q: port %d: container port %d out of range 1-65535", svc.Key, p.Number, p.ContainerPort)
-				}
-				if other, dup := containerPorts[p.ContainerPort]; dup {
-					return fmt.Errorf("listeners %s and %s: both on container port %d", other, name, p.ContainerPort)
-				}
-				containerPorts[p.ContainerPort] = name
-			}
 		}
 		for _, id := range svc.Identities {
 			if !strings.HasPrefix(id, "spiffe://") || len(id) == len("spiffe://") {
@@ -177,6 +181,9 @@ func validatePlan(plan Plan) error {
 		if len(svc.Identities) == 0 && len(plan.TrustDomains) == 0 {
 			return fmt.Errorf("service %q: no identities and no trust domain: the server certificate could not be checked", svc.Key)
 		}
+	}
+	if plan.Proxy != nil {
+		return validateProxy(plan)
 	}
 	return nil
 }

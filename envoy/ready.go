@@ -67,15 +67,23 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 	if err != nil {
 		return false, err
 	}
+	// A published Envoy serves each name as a filter chain of its one listener (see Publish):
+	// a chain counts like a listener of its name.
+	type listenerConfig struct {
+		Name         string `json:"name"`
+		FilterChains []struct {
+			Name string `json:"name"`
+		} `json:"filter_chains"`
+	}
 	var listeners struct {
 		Configs []struct {
-			Name        string          `json:"name"`
-			ActiveState json.RawMessage `json:"active_state"`
-			ErrorState  *struct {
-				FailedConfiguration struct {
-					Name string `json:"name"`
-				} `json:"failed_configuration"`
-				Details string `json:"details"`
+			Name        string `json:"name"`
+			ActiveState *struct {
+				Listener listenerConfig `json:"listener"`
+			} `json:"active_state"`
+			ErrorState *struct {
+				FailedConfiguration listenerConfig `json:"failed_configuration"`
+				Details             string         `json:"details"`
 			} `json:"error_state"`
 		} `json:"configs"`
 	}
@@ -91,13 +99,24 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 				name = l.ErrorState.FailedConfiguration.Name
 			}
 			failed[name] = l.ErrorState.Details
+			for _, c := range l.ErrorState.FailedConfiguration.FilterChains {
+				if c.Name != "" {
+					failed[c.Name] = l.ErrorState.Details
+				}
+			}
 		}
-		if len(l.ActiveState) > 0 && name != "" {
+		if l.ActiveState != nil && name != "" {
 			active[name] = true
+			for _, c := range l.ActiveState.Listener.FilterChains {
+				if c.Name != "" {
+					active[c.Name] = true
+				}
+			}
 		}
 	}
+	listenerNames, clusterNames := readyTargets(names)
 	var missing []string
-	for _, n := range names {
+	for _, n := range listenerNames {
 		if active[n] {
 			continue
 		}
@@ -128,7 +147,7 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 	for _, c := range clusters.Configs {
 		haveCluster[c.Cluster.Name] = true
 	}
-	for _, n := range names {
+	for _, n := range clusterNames {
 		if !haveCluster[n] {
 			missing = append(missing, n)
 		}
@@ -137,6 +156,16 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 		return false, fmt.Errorf("clusters not active yet: %s", strings.Join(missing, ", "))
 	}
 	return true, nil
+}
+
+// readyTargets splits WaitReady's names into the listeners and the clusters to wait for: a
+// listener and its cluster share a name (see ListenerName), except in proxy mode, whose one
+// listener (ProxyListenerName, first) leads to every cluster named after it.
+func readyTargets(names []string) (listeners, clusters []string) {
+	if len(names) > 0 && names[0] == ProxyListenerName {
+		return names[:1], names[1:]
+	}
+	return names, names
 }
 
 var cannotBind = regexp.MustCompile(`cannot bind '([^']+)': Address already in use`)

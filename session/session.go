@@ -98,7 +98,8 @@ type Session struct {
 	plan           envoy.Plan
 	bundle         *certs.Bundle
 	proxy          envoy.Proxy
-	publishedPorts []envoy.PublishedPort
+	publishedPorts []envoy.PublishedPort // NetworkPublished: the one Docker publishes for Envoy's listener
+	fwd            *envoy.Forwarder      // NetworkPublished: from the services' addresses to that port
 
 	// life ends with the session (or when Leave begins): renewal and Envoy watchers stop.
 	life    context.Context
@@ -147,8 +148,12 @@ func Open(ctx context.Context, cfg Config) (_ *Session, err error) {
 			s.Close()
 		}
 	}()
-	if err := s.openHosts(); err != nil {
-		return nil, err
+	// Opened (and locked) now, so that a hosts file we cannot write fails before anything
+	// starts; proxy mode never touches it.
+	if s.cfg.Mode != ModeProxy {
+		if err := s.openHosts(); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.discover(ctx); err != nil {
 		return nil, err
@@ -200,8 +205,8 @@ func (s *Session) Start(ctx context.Context, services []string) (err error) {
 
 // SetServices is the operation that changes the joined services live: a new configuration
 // for Envoy (no restart, other services' connections untouched), then the hosts block. In
-// NetworkPublished mode a change of ports recreates the container (see relaunch). When any
-// step fails, the previous services are restored.
+// NetworkPublished mode the forwarder's listening sockets change too; the container stays.
+// When any step fails, the previous services are restored.
 func (s *Session) SetServices(ctx context.Context, names []string) error {
 	if err := s.begin(ctx, "change services"); err != nil {
 		return err
@@ -214,7 +219,7 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
-	prevPlan, prevJoined, prevPorts := s.plan, s.Services(), s.publishedPorts
+	prevPlan, prevJoined := s.plan, s.Services()
 	s.plan = plan
 	s.setServices(joined)
 	err = s.applyServices(ctx)
@@ -224,7 +229,7 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 	s.log.Error("change of services failed; restoring the previous services", "err", err)
 	s.plan = prevPlan
 	s.setServices(prevJoined)
-	if rerr := s.restore(context.WithoutCancel(ctx), prevPorts); rerr != nil {
+	if rerr := s.restore(context.WithoutCancel(ctx)); rerr != nil {
 		// No Envoy serves now: say so, as when restarts give up, so that join and the TUI end.
 		s.proxyGone()
 		return errors.Join(err, rerr)
@@ -237,13 +242,11 @@ func (s *Session) applyServices(ctx context.Context) error {
 	if err := s.syncAliases(s.Services()); err != nil {
 		return err
 	}
-	if err := s.push(); err != nil {
+	if err := s.forward(); err != nil {
 		return err
 	}
-	if _, ports := s.served(s.plan); s.published && !slices.Equal(ports, s.publishedPorts) {
-		if err := s.relaunch(ctx, ports); err != nil {
-			return err
-		}
+	if err := s.push(); err != nil {
+		return err
 	}
 	select {
 	case <-s.proxy.Done():
@@ -390,7 +393,10 @@ func prepare(cfg Config) (*Session, error) {
 	life, endLife := context.WithCancel(context.Background())
 	s := &Session{cfg: cfg, log: cfg.Log, store: st, id: newID(), identity: id, ops: make(chan struct{}, 1),
 		life: life, endLife: endLife, proxyDone: make(chan struct{})}
-	s.state = State{ID: s.id, PID: os.Getpid(), Started: time.Now(), Context: cfg.Context, Runtime: cfg.Runtime, HostsFile: cfg.HostsFile, Phase: PhaseJoining}
+	s.state = State{ID: s.id, PID: os.Getpid(), Started: time.Now(), Context: cfg.Context, Runtime: cfg.Runtime, HostsFile: cfg.HostsFile, Phase: PhaseJoining, Mode: cfg.Mode}
+	if p := cfg.proxyListener(); p != nil {
+		s.state.ProxyAddr, s.state.HostsFile = p.Addr(), ""
+	}
 	return s, nil
 }
 
@@ -434,6 +440,10 @@ func (s *Session) teardown(ctx context.Context) error {
 	if s.hostsW != nil {
 		s.hostsW.Close()
 		s.hostsW = nil
+	}
+	if s.fwd != nil {
+		s.fwd.Close() // first: no new connection finds Envoy gone
+		s.fwd = nil
 	}
 	if s.proxy != nil {
 		if err := s.proxy.Stop(ctx); err != nil {

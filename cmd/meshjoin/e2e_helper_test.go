@@ -36,8 +36,8 @@ const (
 	helperTestRange = "127.94.0.0/16"
 )
 
-// testUser is an account created for the test.
-type testUser struct {
+// helperAccount is an account created for the test.
+type helperAccount struct {
 	name     string
 	uid, gid uint32
 	groups   []uint32
@@ -50,8 +50,8 @@ type helperWorld struct {
 	dir     string // 0755: the binary, the socket, the configuration
 	bin     string // meshjoin, executable by everyone
 	socket  string
-	inside  testUser
-	outside testUser
+	inside  helperAccount
+	outside helperAccount
 	log     *syncBuffer
 	proc    *os.Process
 	done    chan struct{}
@@ -129,14 +129,14 @@ func mustRun(t *testing.T, name string, args ...string) {
 	}
 }
 
-func (w *helperWorld) addUser(name string, extra ...string) testUser {
+func (w *helperWorld) addUser(name string, extra ...string) helperAccount {
 	home := filepath.Join(w.dir, "home-"+name)
 	mustRun(w.t, "useradd", append([]string{"-m", "-d", home, "-s", "/bin/sh"}, append(extra, name)...)...)
 	u, err := user.Lookup(name)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	tu := testUser{name: name, home: home}
+	tu := helperAccount{name: name, home: home}
 	tu.uid = uint32(must(strconv.Atoi(u.Uid)))
 	tu.gid = uint32(must(strconv.Atoi(u.Gid)))
 	for _, g := range must(u.GroupIds()) {
@@ -146,7 +146,7 @@ func (w *helperWorld) addUser(name string, extra ...string) testUser {
 }
 
 // as runs meshjoin (or any program) as u, with a PATH that has no sudo.
-func (w *helperWorld) as(u testUser, name string, args ...string) *exec.Cmd {
+func (w *helperWorld) as(u helperAccount, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}}
 	emptyBin := filepath.Join(u.home, "bin") // nothing in it: no sudo, no docker CLI
@@ -158,7 +158,7 @@ func (w *helperWorld) as(u testUser, name string, args ...string) *exec.Cmd {
 
 // call sends one request to the helper as u (through curl, run as u) and returns the HTTP
 // status and the body.
-func (w *helperWorld) call(u testUser, method, path, body string) (int, string) {
+func (w *helperWorld) call(u helperAccount, method, path, body string) (int, string) {
 	w.t.Helper()
 	args := []string{"-sS", "--max-time", "20", "--unix-socket", w.socket, "-X", method, "-o", "-", "-w", "\n%{http_code}"}
 	if body != "" {
@@ -175,7 +175,7 @@ func (w *helperWorld) call(u testUser, method, path, body string) (int, string) 
 }
 
 // chownTree gives u a copy of what it needs: the kubeconfig, a state directory.
-func (w *helperWorld) give(u testUser, path string) {
+func (w *helperWorld) give(u helperAccount, path string) {
 	w.t.Helper()
 	if err := filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
 		if err != nil {
@@ -283,7 +283,7 @@ func TestHelperUnprivilegedUser(t *testing.T) {
 	// Another uid's block (root's, written through the helper) can be neither replaced nor
 	// removed by the user, even naming root's session.
 	rootBlock := `{"session":"rootsess","entries":[` + entry("127.94.7.7", "root-only.example") + `]}`
-	root := testUser{name: "root", home: w.dir}
+	root := helperAccount{name: "root", home: w.dir}
 	if status, body := w.call(root, "POST", "/v1/hosts", rootBlock); status != 200 {
 		t.Fatalf("root's block: %d %s", status, body)
 	}
@@ -328,7 +328,7 @@ func TestHelperUnprivilegedUser(t *testing.T) {
 }
 
 // startAs starts meshjoin as u in the background, like env.startJoin.
-func (w *helperWorld) startAs(u testUser, args ...string) *running {
+func (w *helperWorld) startAs(u helperAccount, args ...string) *running {
 	w.t.Helper()
 	r := &running{cmd: w.as(u, w.bin, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
@@ -349,7 +349,7 @@ func (w *helperWorld) startAs(u testUser, args ...string) *running {
 }
 
 // runAs runs meshjoin as u to completion: exit code and all output.
-func (w *helperWorld) runAs(u testUser, args ...string) (int, string) {
+func (w *helperWorld) runAs(u helperAccount, args ...string) (int, string) {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -442,7 +442,7 @@ func TestHelperBadInput(t *testing.T) {
 	unchanged("leave after kill -9")
 
 	// doctor: the helper serves the user, for this range; not for another; never the outsider.
-	doctorHelper := func(who testUser, rangeFlag string) doctor.Result {
+	doctorHelper := func(who helperAccount, rangeFlag string) doctor.Result {
 		t.Helper()
 		code, out := w.runAs(who, "--kubeconfig", kubeconfig, "--state-dir", filepath.Join(who.home, "state"), "doctor", "-o", "json",
 			"--identity", "dev/alice", "--envoy-image", testbed.EnvoyImage, "--address-range", rangeFlag)

@@ -25,6 +25,8 @@ type joinOptions struct {
 	hostsFile, addressRange                                         string
 	bareNames                                                       bool
 	runtime, envoyNetwork, envoyImage, envoyPath                    string
+	mode                                                            string // hosts or proxy
+	proxyPort                                                       int
 	sudo                                                            string
 	config, profile                                                 string           // the project file and its profile (projectfile.go)
 	project                                                         project.Resolved // what the project file said, applied under the flags
@@ -108,10 +110,20 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 		Identity: o.identity, Services: qualify(services, k.namespace), Revision: o.revision,
 		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
-		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile)),
-		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
+		ElevateHosts: o.elevateHosts(),
+		Mode:         o.mode, ProxyPort: o.proxyPort,
+		Runtime: o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
 		StateDir: g.stateDir, Log: g.log,
 	}, nil
+}
+
+// elevateHosts is whether the hosts file is written through sudo: never in proxy mode, which
+// leaves it alone.
+func (o *joinOptions) elevateHosts() bool {
+	if o.mode == session.ModeProxy {
+		return false
+	}
+	return o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile))
 }
 
 // prefix parses --address-range.
@@ -152,7 +164,7 @@ func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
 		for _, p := range js.Ports {
 			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Addr, strings.Join(ports, ","), js.TryCommand())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Where(), strings.Join(ports, ","), js.TryCommand())
 	}
 	tw.Flush()
 }
