@@ -105,7 +105,8 @@ type Catalog struct {
 	podMemo   map[string][]any  // pod label index answers during one refresh
 	rejected  map[objKey]string // objects left out entirely, and why
 	warnings  []string
-	watchErrs map[string]error // resource → latest list/watch error
+	watchErrs map[string]error     // resource → latest list/watch error
+	stale     map[string]staleMark // what makes the catalogue stale now, by resource ("": liveness); health.go
 }
 
 // objKey names one catalogue entry.
@@ -145,6 +146,7 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 		claimInfo:     map[objKey]claim{},
 		names:         map[string][]nameRef{},
 		watchErrs:     map[string]error{},
+		stale:         map[string]staleMark{},
 		rejected:      map[objKey]string{},
 	}
 	if cfg != nil {
@@ -266,7 +268,11 @@ func (c *Catalog) Start(ctx context.Context) error {
 			dynFactory.Shutdown()
 		}
 	}()
-	return c.waitForSync(ctx)
+	if err := c.waitForSync(ctx); err != nil {
+		return err
+	}
+	go c.checkLiveness(ctx)
+	return nil
 }
 
 // probeDynamic finds the newest version of an Istio resource served, e.g. ServiceEntries.
@@ -324,10 +330,8 @@ func (c *Catalog) setUpInformers() error {
 	for resource, inf := range c.informers() {
 		errs = append(errs,
 			inf.SetTransform(slim),
-			inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-				c.mu.Lock()
-				c.watchErrs[resource] = err
-				c.mu.Unlock()
+			inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
+				c.watchFailed(resource, r.LastSyncResourceVersion(), err)
 			}))
 	}
 	if err := errors.Join(errs...); err != nil {
