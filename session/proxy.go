@@ -19,49 +19,9 @@ import (
 // The proxy: the in-process xDS server, the runtime that runs the local Envoy, and starting,
 // replacing and restarting that Envoy. Everything here runs inside an operation (see Session).
 
-// earlyLaunch prepares the local Envoy's start before the session has a plan or a
-// certificate: beside discovery (Join) or the certificate (Start). It connects to the runtime
-// (for Docker: the engine answers, and decides the network mode), starts the ADS server and
-// writes the bootstrap; startEnvoy launches Envoy once the certificate is there.
-// The container itself is not created early: a join killed while the engine creates it would
-// leave a container that the cleanup, run at once by `leave` or the next join, cannot see yet.
-// The goroutine owns the proxy fields (rt, xds, bootstrap, published, ...) until done closes.
-type earlyLaunch struct {
-	done   chan struct{}
-	err    error
-	cancel context.CancelCauseFunc
-}
-
-func (s *Session) launchEarly(ctx context.Context) *earlyLaunch {
-	ctx, cancel := context.WithCancelCause(ctx)
-	l := &earlyLaunch{done: make(chan struct{}), cancel: cancel}
-	go func() {
-		defer close(l.done)
-		l.err = s.prepareEnvoy(ctx)
-	}()
-	return l
-}
-
-// failed is the early launch's error if it has already failed, without waiting.
-func (l *earlyLaunch) failed() error {
-	select {
-	case <-l.done:
-		return l.err
-	default:
-		return nil
-	}
-}
-
-// stop cancels an early launch still running and waits for it (teardown, before Envoy goes).
-func (l *earlyLaunch) stop() {
-	if l != nil {
-		l.cancel(errors.New("the join ended"))
-		<-l.done
-	}
-}
-
-// prepareEnvoy starts the ADS server and the runtime and writes the bootstrap.
-func (s *Session) prepareEnvoy(ctx context.Context) error {
+// startEnvoy serves the config over ADS and starts the local Envoy, then waits until every
+// listener is serving.
+func (s *Session) startEnvoy(ctx context.Context) error {
 	nodeID := "meshjoin~" + s.id
 	var err error
 	if s.xds, err = envoy.NewServer(nodeID); err != nil {
@@ -70,58 +30,44 @@ func (s *Session) prepareEnvoy(ctx context.Context) error {
 	if s.adminToken, err = envoy.NewAdminToken(); err != nil {
 		return err
 	}
-	rt, err := s.runtime(ctx)
-	if err != nil {
-		return err
-	}
-	s.rt = rt
-	xdsAddr := s.xds.Addr()
-	adminSocket := envoy.ContainerAdminSocket
-	if d, ok := rt.(*envoy.DockerRuntime); ok {
-		s.published = d.Network() == envoy.NetworkPublished
-		s.mu.Lock()
-		s.state.Network = string(d.Network())
-		s.mu.Unlock()
-		if s.published {
-			// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
-			// connections to HostAlias to the workstation's loopback.
-			_, port, _ := net.SplitHostPort(xdsAddr)
-			xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
-		}
-	} else {
-		// A native Envoy's admin socket goes in the state directory (0700).
-		adminSocket = nativeAdminSocket(s.cfg.StateDir)
-	}
-	adminPort, err := freeLoopbackPort()
-	if err != nil {
-		return err
-	}
-	s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
-		AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
-	s.adminPort = adminPort
-	return err
-}
-
-// startEnvoy serves the plan and certificate over ADS and starts the local Envoy that the
-// early launch prepared, then waits until every listener is serving.
-func (s *Session) startEnvoy(ctx context.Context) error {
-	select {
-	case <-s.early.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if s.early.err != nil {
-		return s.early.err
-	}
-	if err := s.push(); err != nil {
-		return err
-	}
-	// The state file says which runtime before anything is started: a kill -9 from here on
-	// is cleaned up by `leave` or the next join (the container by its session label).
-	s.save()
 	ctx, started, stop := s.watchConfigContact(ctx)
 	defer stop()
-	err := s.step(StepEnvoyStart, func() (string, error) {
+	err = s.step(StepEnvoyStart, func() (string, error) {
+		rt, err := s.runtime(ctx)
+		if err != nil {
+			return "", err
+		}
+		s.rt = rt
+		xdsAddr := s.xds.Addr()
+		adminSocket := envoy.ContainerAdminSocket
+		if d, ok := rt.(*envoy.DockerRuntime); ok {
+			s.published = d.Network() == envoy.NetworkPublished
+			s.mu.Lock()
+			s.state.Network = string(d.Network())
+			s.mu.Unlock()
+			if s.published {
+				// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
+				// connections to HostAlias to the workstation's loopback.
+				_, port, _ := net.SplitHostPort(xdsAddr)
+				xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
+			}
+		} else {
+			// A native Envoy's admin socket goes in the state directory (0700).
+			adminSocket = nativeAdminSocket(s.cfg.StateDir)
+		}
+		if err := s.push(); err != nil {
+			return "", err
+		}
+		adminPort, err := freeLoopbackPort()
+		if err != nil {
+			return "", err
+		}
+		s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
+			AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
+		if err != nil {
+			return "", err
+		}
+		s.adminPort = adminPort
 		ports, err := s.startForwarder()
 		if err != nil {
 			return "", err

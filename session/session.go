@@ -100,7 +100,6 @@ type Session struct {
 	proxy          envoy.Proxy
 	publishedPorts []envoy.PublishedPort // NetworkPublished: the one Docker publishes for Envoy's listener
 	fwd            *envoy.Forwarder      // NetworkPublished: from the services' addresses to that port
-	early          *earlyLaunch          // Envoy's start, prepared beside discovery or the certificate
 
 	// life ends with the session (or when Leave begins): renewal and Envoy watchers stop.
 	life    context.Context
@@ -126,8 +125,7 @@ func Join(ctx context.Context, cfg Config) (*Session, error) {
 	if len(cfg.Services) == 0 {
 		return nil, &UsageError{Msg: "no services to join", Hint: "name at least one, e.g. `meshjoin join ratings.bookinfo`; `meshjoin services` lists them"}
 	}
-	// Envoy's start is prepared while the mesh is read (see launchEarly).
-	s, err := open(ctx, cfg, true)
+	s, err := Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -140,13 +138,7 @@ func Join(ctx context.Context, cfg Config) (*Session, error) {
 // Open takes the session lock (cleaning up after a session whose process died), reads the
 // mesh settings, finds the gateway and syncs the catalogue. Nothing is started yet: the TUI
 // shows the catalogue from here. Start joins; Close releases a session that never started.
-func Open(ctx context.Context, cfg Config) (*Session, error) {
-	return open(ctx, cfg, false)
-}
-
-// open is Open; with early, Envoy's start is prepared beside the discovery (Join's case:
-// Start follows).
-func open(ctx context.Context, cfg Config, early bool) (_ *Session, err error) {
+func Open(ctx context.Context, cfg Config) (_ *Session, err error) {
 	s, err := prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -162,9 +154,6 @@ func open(ctx context.Context, cfg Config, early bool) (_ *Session, err error) {
 		if err := s.openHosts(); err != nil {
 			return nil, err
 		}
-	}
-	if early {
-		s.early = s.launchEarly(ctx)
 	}
 	if err := s.discover(ctx); err != nil {
 		return nil, err
@@ -194,12 +183,6 @@ func (s *Session) Start(ctx context.Context, services []string) (err error) {
 	}
 	s.plan = plan
 	s.setServices(joined)
-	if s.early == nil {
-		s.early = s.launchEarly(ctx) // beside the certificate
-	}
-	if err := s.early.failed(); err != nil {
-		return err // before a certificate is signed for a join that cannot finish
-	}
 	if err := s.certify(ctx); err != nil {
 		return err
 	}
@@ -449,7 +432,6 @@ func (s *Session) setServices(joined []JoinedService) {
 // that `meshjoin leave` can finish the job.
 func (s *Session) teardown(ctx context.Context) error {
 	s.endLife()
-	s.early.stop()
 	s.bg.Wait()
 	var errs []error
 	s.mu.Lock()
