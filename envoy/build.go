@@ -90,6 +90,13 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 			out.Clusters = append(out.Clusters, c)
 			out.Listeners = append(out.Listeners, l)
 		}
+		for _, j := range svc.GRPCJSON {
+			l, err := buildGRPCJSONListener(plan, svc, j)
+			if err != nil {
+				return Resources{}, fmt.Errorf("service %q: listener %q: %w", svc.Key, GRPCJSONListenerName(svc.Key, j), err)
+			}
+			out.Listeners = append(out.Listeners, l)
+		}
 	}
 	out.Secrets = buildSecrets(creds)
 	for _, s := range out.Secrets {

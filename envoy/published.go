@@ -79,6 +79,12 @@ func Publish(plan Plan) (Plan, []PublishedPort) {
 			ports = append(ports, PublishedPort{Listener: ListenerName(svc.Key, svc.Ports[j].Number), HostIP: svc.ListenIP, HostPort: svc.Ports[j].Number, ContainerPort: next})
 			next++
 		}
+		svc.GRPCJSON = slices.Clone(svc.GRPCJSON)
+		for j := range svc.GRPCJSON {
+			svc.GRPCJSON[j].ContainerPort = next
+			ports = append(ports, PublishedPort{Listener: GRPCJSONListenerName(svc.Key, svc.GRPCJSON[j]), HostIP: svc.ListenIP, HostPort: svc.GRPCJSON[j].Port, ContainerPort: next})
+			next++
+		}
 		out.Services[i] = svc
 	}
 	return out, ports
