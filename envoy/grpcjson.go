@@ -99,11 +99,18 @@ func ParseDescriptorSet(b []byte) ([]string, error) {
 	return services, nil
 }
 
-// GRPCJSONListenerName names a JSON listener: the service key and its own port, like the
-// service's other listeners ("ledger.payments:17070").
+// grpcJSONSuffix ends a JSON listener's name, which is otherwise the name of the gRPC port's
+// listener and cluster it calls: "ledger.payments:7070+json" (see ClusterOf).
+const grpcJSONSuffix = "+json"
+
+// GRPCJSONListenerName names a JSON listener after the gRPC port it calls.
 func GRPCJSONListenerName(serviceKey string, j GRPCJSON) string {
-	return ListenerName(serviceKey, j.Port)
+	return ListenerName(serviceKey, j.GRPCPort) + grpcJSONSuffix
 }
+
+// ClusterOf is the cluster a listener sends to: the cluster of the same name, or for a JSON
+// listener that of its gRPC port.
+func ClusterOf(listener string) string { return strings.TrimSuffix(listener, grpcJSONSuffix) }
 
 // validateGRPCJSON catches what Envoy would NACK (an unknown service, a broken set) or do
 // badly (transcode to an HTTP/1.1 or TCP port).

@@ -112,15 +112,15 @@ func TestGRPCJSONListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ListenerNames(plan); !slices.Equal(got, []string{"ledger.payments:7070", "ledger.payments:17070"}) {
+	if got := ListenerNames(plan); !slices.Equal(got, []string{"ledger.payments:7070", "ledger.payments:7070+json"}) {
 		t.Errorf("ListenerNames = %q", got)
 	}
 	if len(res.Clusters) != 1 || len(res.Listeners) != 2 {
 		t.Fatalf("%d clusters, %d listeners; want 1 cluster (the gRPC port's, shared) and 2 listeners", len(res.Clusters), len(res.Listeners))
 	}
 	l := res.Listeners[1].(*listenerv3.Listener)
-	if sa := l.GetAddress().GetSocketAddress(); l.GetName() != "ledger.payments:17070" || sa.GetAddress() != "127.77.3.8" || sa.GetPortValue() != 17070 {
-		t.Errorf("listener %s at %s:%d, want ledger.payments:17070 at 127.77.3.8:17070", l.GetName(), sa.GetAddress(), sa.GetPortValue())
+	if sa := l.GetAddress().GetSocketAddress(); l.GetName() != "ledger.payments:7070+json" || sa.GetAddress() != "127.77.3.8" || sa.GetPortValue() != 17070 {
+		t.Errorf("listener %s at %s:%d, want ledger.payments:7070+json at 127.77.3.8:17070", l.GetName(), sa.GetAddress(), sa.GetPortValue())
 	}
 	var hcm hcmv3.HttpConnectionManager
 	if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
@@ -182,7 +182,7 @@ func TestGRPCJSONPublished(t *testing.T) {
 	if j.ContainerPort != firstContainerPort+1 {
 		t.Errorf("container port %d, want %d (after the gRPC port's)", j.ContainerPort, firstContainerPort+1)
 	}
-	want := PublishedPort{Listener: "ledger.payments:17070", HostIP: netip.MustParseAddr("127.77.3.8"), HostPort: 17070, ContainerPort: firstContainerPort + 1}
+	want := PublishedPort{Listener: "ledger.payments:7070+json", HostIP: netip.MustParseAddr("127.77.3.8"), HostPort: 17070, ContainerPort: firstContainerPort + 1}
 	if len(ports) != 2 || ports[1] != want {
 		t.Errorf("published ports %v, want the JSON listener's %v second", ports, want)
 	}
@@ -245,6 +245,12 @@ func TestGRPCPortOf(t *testing.T) {
 		if got != tc.got || (tc.err == "") != (err == nil) || (err != nil && !errContains(err, tc.err)) {
 			t.Errorf("GRPCPortOf(%v, %d) = %d, %v; want %d, %q", tc.ports, tc.want, got, err, tc.got, tc.err)
 		}
+	}
+	if c := ClusterOf("ledger.payments:7070+json"); c != "ledger.payments:7070" {
+		t.Errorf("ClusterOf the JSON listener = %s", c)
+	}
+	if c := ClusterOf("ledger.payments:7070"); c != "ledger.payments:7070" {
+		t.Errorf("ClusterOf a port's listener = %s", c)
 	}
 	if p, err := GRPCJSONPort(7070); p != 17070 || err != nil {
 		t.Errorf("GRPCJSONPort(7070) = %d, %v", p, err)

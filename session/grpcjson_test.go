@@ -108,14 +108,14 @@ func TestMakePlanGRPCJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := envoy.ListenerNames(plan); !slices.Equal(got, []string{"ledger.payments:9080", "ledger.payments:7070", "ledger.payments:17070"}) {
+	if got := envoy.ListenerNames(plan); !slices.Equal(got, []string{"ledger.payments:9080", "ledger.payments:7070", "ledger.payments:7070+json"}) {
 		t.Errorf("listeners %q", got)
 	}
 	j := plan.Services[0].GRPCJSON[0]
 	if j.Port != 17070 || j.GRPCPort != 7070 || !slices.Equal(j.DescriptorSet, set) || !slices.Equal(j.Services, services) {
 		t.Errorf("envoy listener %+v", j)
 	}
-	want := GRPCJSONListener{Port: 17070, GRPCPort: 7070, Listener: "ledger.payments:17070", DescriptorSet: "/d/echo.pb", Services: services}
+	want := GRPCJSONListener{Port: 17070, GRPCPort: 7070, Listener: "ledger.payments:7070+json", DescriptorSet: "/d/echo.pb", Services: services}
 	if got := joined[0].GRPCJSON; len(got) != 1 || got[0].Listener != want.Listener || got[0].Port != want.Port || got[0].DescriptorSet != want.DescriptorSet {
 		t.Errorf("joined listener %+v, want %+v", got, want)
 	}
