@@ -104,6 +104,7 @@ func (s *Session) planInputs() planInput {
 		AddressRange: s.cfg.AddressRange,
 		BareNames:    s.cfg.BareNames,
 		Transcodings: s.cfg.transcodings,
+		Proxy:        s.cfg.proxyListener(),
 	}
 }
 

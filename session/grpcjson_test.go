@@ -78,6 +78,10 @@ func TestLoadTranscodings(t *testing.T) {
 			}
 		})
 	}
+	proxy := Config{Identity: "dev/alice", Mode: ModeProxy, GRPCJSON: []GRPCJSON{{Service: "a.b", DescriptorSet: good}}}
+	if err := proxy.Validate(); err == nil || !strings.Contains(err.Error(), "needs hosts mode") {
+		t.Errorf("Validate in proxy mode: %v, want a refusal", err)
+	}
 	// The Config check does the same, before anything is done.
 	cfg := Config{Identity: "dev/alice", GRPCJSON: []GRPCJSON{{Service: "a.b", DescriptorSet: "/nonexistent/x.pb"}}}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "/nonexistent/x.pb") {

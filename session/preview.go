@@ -63,7 +63,7 @@ func PreviewJoin(ctx context.Context, cfg Config) (*Preview, error) {
 	}
 	plan, joined, warnings, err := makePlan(planInput{
 		Lookup: catalog.Lookup, Gateway: gw, TrustDomains: append([]string{meshCfg.TrustDomain}, meshCfg.Aliases...),
-		AddressRange: cfg.AddressRange, BareNames: cfg.BareNames, Transcodings: cfg.transcodings,
+		AddressRange: cfg.AddressRange, BareNames: cfg.BareNames, Transcodings: cfg.transcodings, Proxy: cfg.proxyListener(),
 	}, cfg.Services)
 	if err != nil {
 		return nil, err
@@ -75,6 +75,10 @@ func PreviewJoin(ctx context.Context, cfg Config) (*Preview, error) {
 	}
 	if p.Envoy, err = envoy.PreviewConfig(plan); err != nil {
 		return nil, err
+	}
+	if cfg.Mode == ModeProxy {
+		p.HostsFile = "" // proxy mode leaves it alone
+		return p, nil
 	}
 	if p.HostsDiff, err = hostsDiff(cfg.HostsFile, hostsEntries(joined), p); err != nil {
 		return nil, err

@@ -78,6 +78,8 @@ func classify(err error) (int, string) {
 		return exitEnvironment, "run Envoy as a process of yours: --runtime native (needs `envoy` on PATH, or --envoy-path)"
 	case errors.Is(err, envoy.ErrImageUnavailable):
 		return exitEnvironment, "pull or load the image (`docker pull envoyproxy/envoy:v1.40.0`), or name another with --envoy-image"
+	case errors.As(err, &inUse) && inUse.Listener == envoy.ProxyListenerName:
+		return exitConflict, "something else listens there: stop it, or give the proxy another port with --proxy-port"
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
 	case errors.As(err, &missing):
