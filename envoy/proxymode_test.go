@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -229,6 +231,28 @@ func TestProxyModeNative(t *testing.T) {
 		t.Errorf("echo %q %v", echo, err)
 	}
 	conn.Close()
+
+	// The same over an HTTP/2 CONNECT (h2c to the proxy, one stream per tunnel).
+	h2 := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	defer h2.CloseIdleConnections()
+	pr, pw := io.Pipe()
+	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Scheme: "http", Host: listen.String()}, Host: "db.bookinfo:3306", Header: http.Header{}, Body: pr}
+	resp, err := h2.RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HTTP/2 CONNECT: %v %v", resp, err)
+	}
+	r2 := bufio.NewReader(resp.Body)
+	if greeting, err := r2.ReadString('\n'); err != nil || !strings.Contains(greeting, "sni=outbound_.3306_._.db.bookinfo.svc.cluster.local") {
+		t.Errorf("through the HTTP/2 tunnel: %q %v", greeting, err)
+	}
+	fmt.Fprint(pw, "h2\n")
+	if echo, err := r2.ReadString('\n'); err != nil || echo != "h2\n" {
+		t.Errorf("HTTP/2 tunnel echo %q %v", echo, err)
+	}
+	pw.Close()
+	resp.Body.Close()
 
 	// gRPC (h2c in the tunnel) to the HTTP/2 service, dialled through CONNECT.
 	dial := func(ctx context.Context, target string) (net.Conn, error) {

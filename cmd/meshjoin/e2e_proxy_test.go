@@ -195,6 +195,10 @@ func TestProxyModeUnprivilegedUser(t *testing.T) {
 	proxy := "http://127.0.0.1:" + port
 	base := []string{"--kubeconfig", kubeconfig, "--state-dir", e.stateDir}
 	sessionArgs := argList(base, "--identity", "dev/alice", "--envoy-image", testbed.EnvoyImage, "--mode", "proxy", "--proxy-port", port)
+	// doctor agrees: no hosts file or sudo needed, the port is free.
+	if code, out, errOut := u.run(t, nil, argList(sessionArgs, "doctor", "ratings.bookinfo")...); code != 0 || !strings.Contains(out, "proxy mode: not used") || !strings.Contains(out, "127.0.0.1:"+port+" is free") {
+		t.Errorf("doctor as %s in proxy mode: exit %d\n%s%s", u.name, code, out, errOut)
+	}
 	t.Cleanup(func() { u.run(t, nil, argList(base, "down")...) })
 	if code, out, errOut := u.run(t, nil, append(argList(sessionArgs, "up", "--wait", "90s"), "ratings.bookinfo", "ledger.payments", "db.payments")...); code != 0 {
 		t.Fatalf("up as %s: exit %d\n%s%s", u.name, code, out, errOut)

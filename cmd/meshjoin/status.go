@@ -117,6 +117,9 @@ func printStatus(s Streams, st session.Status) error {
 	if state.ProxyAddr != "" {
 		fmt.Fprintf(s.Out, "Proxy mode: HTTP forward proxy at http://%s (no hosts file; `meshjoin env` exports HTTP_PROXY)\n", state.ProxyAddr)
 	}
+	if state.EnvoyProblem != "" {
+		fmt.Fprintf(s.Out, "Envoy down: %s\n", state.EnvoyProblem)
+	}
 	if state.LastError != "" {
 		fmt.Fprintf(s.Out, "Last renewal error: %s\n", state.LastError)
 	}
