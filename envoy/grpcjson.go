@@ -38,9 +38,6 @@ type GRPCJSON struct {
 	DescriptorSet []byte
 	// Services are the fully qualified gRPC services transcoded, e.g. "pkg.Greeter".
 	Services []string
-	// ContainerPort is where the listener binds inside a container (Plan.BindInContainer);
-	// Publish sets it.
-	ContainerPort uint32
 }
 
 // GRPCJSONPort is the JSON listener's port for a gRPC port, or an error when it would be
@@ -142,7 +139,7 @@ func validateGRPCJSON(svc Service, j GRPCJSON) error {
 
 // buildGRPCJSONListener is the JSON listener: the transcoder, then the router to the gRPC
 // port's cluster (HTTP/2, mTLS through the gateway).
-func buildGRPCJSONListener(plan Plan, svc Service, j GRPCJSON) (*listenerv3.Listener, error) {
+func buildGRPCJSONListener(svc Service, j GRPCJSON) (*listenerv3.Listener, error) {
 	name := GRPCJSONListenerName(svc.Key, j)
 	cluster := ListenerName(svc.Key, j.GRPCPort)
 	transcoder, err := anyOf(&transcoderv3.GrpcJsonTranscoder{
@@ -192,13 +189,10 @@ func buildGRPCJSONListener(plan Plan, svc Service, j GRPCJSON) (*listenerv3.List
 	if err != nil {
 		return nil, err
 	}
-	host, number := svc.ListenIP.String(), j.Port
-	if plan.BindInContainer {
-		host, number = "0.0.0.0", j.ContainerPort
-	}
+	// In a published Envoy this listener becomes a filter chain matched on this address (Publish).
 	l := &listenerv3.Listener{
 		Name:       name,
-		Address:    socketAddress(host, number),
+		Address:    socketAddress(svc.ListenIP.String(), j.Port),
 		StatPrefix: name,
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
 			Name: wellknown.HTTPConnectionManager, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},

@@ -157,7 +157,7 @@ func TestGRPCJSONListener(t *testing.T) {
 func TestEnvoyRejectsUnknownTranscodedService(t *testing.T) {
 	plan := grpcJSONPlan(t)
 	plan.Services[0].GRPCJSON[0].Services = []string{"no.such.Service"}
-	l, err := buildGRPCJSONListener(plan, plan.Services[0], plan.Services[0].GRPCJSON[0])
+	l, err := buildGRPCJSONListener(plan.Services[0], plan.Services[0].GRPCJSON[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,24 +176,31 @@ func TestEnvoyRejectsUnknownTranscodedService(t *testing.T) {
 	}
 }
 
+// In a published Envoy the JSON listener is a filter chain of the one listener, matched on the
+// service's address and the JSON port (where the Forwarder accepted the connection).
 func TestGRPCJSONPublished(t *testing.T) {
-	plan, ports := Publish(grpcJSONPlan(t))
-	j := plan.Services[0].GRPCJSON[0]
-	if j.ContainerPort != firstContainerPort+1 {
-		t.Errorf("container port %d, want %d (after the gRPC port's)", j.ContainerPort, firstContainerPort+1)
-	}
-	want := PublishedPort{Listener: "ledger.payments:7070+json", HostIP: netip.MustParseAddr("127.77.3.8"), HostPort: 17070, ContainerPort: firstContainerPort + 1}
-	if len(ports) != 2 || ports[1] != want {
-		t.Errorf("published ports %v, want the JSON listener's %v second", ports, want)
-	}
+	plan := Publish(grpcJSONPlan(t))
 	res, err := BuildResources(plan, goldenCreds(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sa := res.Listeners[1].(*listenerv3.Listener).GetAddress().GetSocketAddress()
-	if sa.GetAddress() != "0.0.0.0" || sa.GetPortValue() != want.ContainerPort {
-		t.Errorf("in the container the JSON listener binds %s:%d, want 0.0.0.0:%d", sa.GetAddress(), sa.GetPortValue(), want.ContainerPort)
+	if len(res.Listeners) != 1 {
+		t.Fatalf("%d listeners, want the one published listener", len(res.Listeners))
 	}
+	var chain *listenerv3.FilterChain
+	for _, c := range res.Listeners[0].(*listenerv3.Listener).GetFilterChains() {
+		if c.GetName() == "ledger.payments:7070+json" {
+			chain = c
+		}
+	}
+	if chain == nil {
+		t.Fatal("no filter chain named ledger.payments:7070+json")
+	}
+	m := chain.GetFilterChainMatch()
+	if m.GetDestinationPort().GetValue() != 17070 || len(m.GetPrefixRanges()) != 1 || m.GetPrefixRanges()[0].GetAddressPrefix() != "127.77.3.8" {
+		t.Errorf("chain matches %v, want 127.77.3.8 port 17070", m)
+	}
+	envoyValidate(t, envoyBinary(t), res)
 }
 
 func TestGRPCJSONRejectsBadPlan(t *testing.T) {
@@ -258,4 +265,21 @@ func TestGRPCPortOf(t *testing.T) {
 	if _, err := GRPCJSONPort(60000); !errContains(err, "beyond 65535") {
 		t.Errorf("GRPCJSONPort(60000): %v", err)
 	}
+}
+
+// The published mode's Forwarder listens on the JSON listener's address too.
+func TestForwarderGRPCJSON(t *testing.T) {
+	f := NewForwarder(proxyProtocolEcho(t))
+	defer f.Close()
+	ledger := svc("ledger.payments", HTTP2, 7070)
+	ledger.ListenIP = nextLoopback(t)
+	ledger.GRPCJSON = []GRPCJSON{{Port: 17070, GRPCPort: 7070}}
+	if err := f.Set(forwardPlan(ledger)); err != nil {
+		t.Fatal(err)
+	}
+	json := netip.AddrPortFrom(ledger.ListenIP, 17070)
+	if got := f.Addrs(); !slices.Contains(got, json) {
+		t.Fatalf("listening on %v, want %s too", got, json)
+	}
+	exchange(t, json)
 }

@@ -85,6 +85,8 @@ func classify(err error) (int, string) {
 		return exitConflict, "something else listens there: stop it, or give the proxy another port with --proxy-port"
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
+	case errors.Is(err, envoy.ErrAddressPermission):
+		return exitPermission, "with --envoy-network published meshjoin itself listens on the services' addresses: run it as root for a port below 1024, or join services on ports from 1024 up"
 	case errors.As(err, &missing):
 		host, _, _ := strings.Cut(missing.Address, ":")
 		return exitEnvironment, "on macOS alias the address once (until reboot): sudo ifconfig lo0 alias " + host + "; or choose addresses this machine has with --address-range"
