@@ -62,10 +62,22 @@ func writeDescriptorSet(t *testing.T, b []byte) string {
 // TestGRPCJSONTranscoding: curl with JSON reaches the gRPC echo through the mesh, by the
 // annotation's path and by the default /pkg.Service/Method mapping, as the developer; a
 // method that does not exist is a clear error.
-func TestGRPCJSONTranscoding(t *testing.T) {
+func TestGRPCJSONTranscoding(t *testing.T) { testGRPCJSON(t, "host") }
+
+// Docker Desktop's way on this Linux engine: the JSON listener is a filter chain of the one
+// published listener, reached through the Forwarder.
+func TestGRPCJSONTranscodingPublished(t *testing.T) { testGRPCJSON(t, "published") }
+
+func testGRPCJSON(t *testing.T, network string) {
 	e := newEnv(t)
+	if network == "published" {
+		e.tb.EmulateDockerDesktop(t)
+	}
 	set := writeDescriptorSet(t, testbed.EchoDescriptorSet())
-	r := e.startJoin(append(e.joinArgs("ledger.payments"), "--grpc-json", "ledger.payments="+set)...)
+	r := e.startJoin(append(e.joinArgs("ledger.payments"), "--grpc-json", "ledger.payments="+set, "--envoy-network", network)...)
+	if st := e.state(); st.Network != network {
+		t.Fatalf("Envoy network %q, want %s", st.Network, network)
+	}
 	if want := "ledger.payments: JSON at " + jsonURL + " (gRPC port 7070; "; !strings.Contains(r.stdout.String(), want) {
 		t.Errorf("join output does not say %q:\n%s", want, r.stdout)
 	}
