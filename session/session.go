@@ -197,6 +197,7 @@ func (s *Session) Start(ctx context.Context, services []string) (err error) {
 	s.mu.Unlock()
 	s.save()
 	s.startRotation()
+	s.followFreshness()
 	return nil
 }
 
@@ -214,6 +215,12 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 	}
 	plan, joined, err := s.planFor(names)
 	if err != nil {
+		if f := s.catalog.Freshness(); f.Stale() { // the name may be one the catalogue missed
+			return fmt.Errorf("%w; with the catalogue as it is: %v", &mesh.StaleError{Freshness: f}, err)
+		}
+		return err
+	}
+	if err := s.refuseNewWhileStale(joined); err != nil {
 		return err
 	}
 	prevPlan, prevJoined := s.plan, s.Services()

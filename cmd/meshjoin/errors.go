@@ -65,6 +65,8 @@ func classify(err error) (int, string) {
 		return exitPermission, caHint(err, "the mesh CA said no: see its message above (a lower --cert-ttl helps when the TTL is too long)")
 	case errors.As(err, &noGateway):
 		return exitEnvironment, "expose an east-west gateway (AUTO_PASSTHROUGH on 15443; see the README), or pass --gateway host:port"
+	case errors.Is(err, mesh.ErrStale):
+		return exitUnreachable, "the services already joined keep working; retry once the cluster API answers (`kubectl get --raw /version`); `meshjoin status` says when the catalogue is fresh again"
 	case errors.Is(err, session.ErrGatewayUnreachable):
 		return exitUnreachable, "check the address (--gateway overrides it) and that this machine can reach it (VPN, firewall)"
 	case errors.Is(err, certs.ErrCAUnreachable), errors.Is(err, certs.ErrCAUntrusted):
