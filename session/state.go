@@ -36,9 +36,11 @@ type State struct {
 	AdminAddr   string    `json:"adminAddr,omitempty"`
 	// AdminToken opens the local Envoy's admin listener (for `meshjoin status`); this file
 	// is 0600 in a 0700 directory. It is not the ADS secret, which never leaves memory.
-	AdminToken   string          `json:"adminToken,omitempty"`
-	HostsFile    string          `json:"hostsFile,omitempty"`
-	HostsWritten bool            `json:"hostsWritten,omitempty"`
+	AdminToken   string `json:"adminToken,omitempty"`
+	HostsFile    string `json:"hostsFile,omitempty"`
+	HostsWritten bool   `json:"hostsWritten,omitempty"`
+	// Aliases are the loopback aliases made for the services (macOS), removed on leave.
+	Aliases      []string        `json:"aliases,omitempty"`
 	Services     []JoinedService `json:"services,omitempty"`
 	CertNotAfter time.Time       `json:"certNotAfter,omitzero"`
 	Renewals     int             `json:"renewals,omitempty"`
@@ -66,6 +68,8 @@ type JoinedService struct {
 	// another service owns it (decided as Istio does), it is reserved for this machine, or a
 	// line of the user's own already resolves it.
 	Unmapped []string `json:"unmapped,omitempty"`
+	// GRPCJSON are the service's gRPC-JSON transcoding listeners (--grpc-json).
+	GRPCJSON []GRPCJSONListener `json:"grpcJSON,omitempty"`
 }
 
 // unmappedFrom words the catalogue's host conflicts for JoinedService.Unmapped.
