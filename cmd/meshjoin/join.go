@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -31,6 +33,7 @@ type joinOptions struct {
 	config, profile                                                 string           // the project file and its profile (projectfile.go)
 	project                                                         project.Resolved // what the project file said, applied under the flags
 	dryRun                                                          bool             // print the plan, change nothing (dryrun.go)
+	grpcJSON                                                        []string         // --grpc-json SERVICE[:PORT]=DESCRIPTOR_SET
 }
 
 func newJoinCmd(g *globals) *cobra.Command {
@@ -101,9 +104,16 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 	if err != nil {
 		return session.Config{}, err
 	}
+	transcode, err := o.transcodings()
+	if err != nil {
+		return session.Config{}, err
+	}
 	k, err := g.connect()
 	if err != nil {
 		return session.Config{}, err
+	}
+	for i := range transcode {
+		transcode[i].Service = qualify([]string{transcode[i].Service}, k.namespace)[0]
 	}
 	return session.Config{
 		Client: k.client, Dynamic: k.dynamic, Context: k.contextName,
@@ -113,7 +123,7 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 		ElevateHosts: o.elevateHosts(),
 		Mode:         o.mode, ProxyPort: o.proxyPort,
 		Runtime: o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
-		StateDir: g.stateDir, Log: g.log,
+		GRPCJSON: transcode, StateDir: g.stateDir, Log: g.log,
 	}, nil
 }
 
@@ -124,6 +134,23 @@ func (o *joinOptions) elevateHosts() bool {
 		return false
 	}
 	return o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile))
+}
+
+// transcodings parses --grpc-json; a relative descriptor set path is made absolute, as the
+// background session may run in another directory.
+func (o *joinOptions) transcodings() ([]session.GRPCJSON, error) {
+	var out []session.GRPCJSON
+	for _, v := range o.grpcJSON {
+		g, err := session.ParseGRPCJSON(v)
+		if err != nil {
+			return nil, err
+		}
+		if abs, err := filepath.Abs(g.DescriptorSet); err == nil {
+			g.DescriptorSet = abs
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // prefix parses --address-range.
@@ -167,6 +194,16 @@ func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Where(), strings.Join(ports, ","), js.TryCommand())
 	}
 	tw.Flush()
+	printGRPCJSON(st.Out, svcs)
+}
+
+// printGRPCJSON says where each gRPC-JSON listener answers.
+func printGRPCJSON(w io.Writer, svcs []session.JoinedService) {
+	for _, js := range svcs {
+		for _, l := range js.GRPCJSON {
+			fmt.Fprintf(w, "%s: JSON at %s (gRPC port %d; %s)\n", js.Key, js.GRPCJSONURL(l), l.GRPCPort, strings.Join(l.Services, ", "))
+		}
+	}
 }
 
 // keepRunningOnBrokenPipe makes a write to a closed stdout or stderr an error instead of the

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
+	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/session"
 	"github.com/meshjoin/meshjoin/tui"
 )
@@ -62,6 +63,7 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
 	f.StringVar(&o.envoyPath, "envoy-path", session.DefaultEnvoyPath, "Envoy binary (native runtime)")
 	StringEnumFlag(f, &o.sudo, "sudo", "", "auto", sudoValues, "write the hosts file through sudo")
+	f.StringArrayVar(&o.grpcJSON, "grpc-json", nil, fmt.Sprintf("SERVICE[:PORT]=DESCRIPTOR_SET: also take JSON for the service's gRPC port, on its port + %d (repeatable; docs/how-it-works.md)", envoy.GRPCJSONPortOffset))
 	addProjectFlags(f, o)
 }
 
@@ -75,6 +77,10 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 	}
 	keepRunningOnBrokenPipe()
 	prefix, err := o.prefix()
+	if err != nil {
+		return err
+	}
+	transcode, err := o.transcodings()
 	if err != nil {
 		return err
 	}
@@ -118,8 +124,11 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
 		ElevateHosts: elevate, Mode: o.mode, ProxyPort: o.proxyPort,
 		Runtime: o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
-		EnvoyLogs: lf, PullOutput: logW,
+		EnvoyLogs: lf, PullOutput: logW, GRPCJSON: transcode,
 		StateDir: g.stateDir, Log: log,
+	}
+	for i := range cfg.GRPCJSON {
+		cfg.GRPCJSON[i].Service = qualify([]string{cfg.GRPCJSON[i].Service}, k.namespace)[0]
 	}
 	backend := tui.NewSessionBackend(cfg)
 	var toBackground []string
