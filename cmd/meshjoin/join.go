@@ -21,6 +21,7 @@ import (
 
 type joinOptions struct {
 	identity, gateway, caAddress, caServerName, clusterID, revision string
+	meshFile                                                        string // a static mesh file instead of the cluster (meshfile.go)
 	certTTL                                                         time.Duration
 	hostsFile, addressRange                                         string
 	bareNames                                                       bool
@@ -51,7 +52,7 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, args []string) err
 	if err != nil {
 		return err
 	}
-	if o.identity == "" {
+	if o.identity == "" && o.meshFile == "" { // a mesh file may name the identity
 		return &session.UsageError{Msg: "no identity given", Hint: "pass --identity <namespace>/<serviceaccount> (or set MESHJOIN_IDENTITY)"}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -99,19 +100,30 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 	if err != nil {
 		return session.Config{}, err
 	}
+	if o.meshFile != "" {
+		return o.meshFileConfig(g, services, prefix)
+	}
 	k, err := g.connect()
 	if err != nil {
 		return session.Config{}, err
 	}
-	return session.Config{
-		Client: k.client, Dynamic: k.dynamic, Context: k.contextName,
-		Identity: o.identity, Services: qualify(services, k.namespace), Revision: o.revision,
+	return o.withSessionFlags(g, session.Config{
+		Client: k.client, Dynamic: k.dynamic, Context: k.contextName, Services: qualify(services, k.namespace),
+	}, prefix), nil
+}
+
+// withSessionFlags is cfg with what the session flags say.
+func (o *joinOptions) withSessionFlags(g *globals, cfg session.Config, prefix netip.Prefix) session.Config {
+	more := session.Config{
+		Identity: o.identity, Revision: o.revision,
 		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
 		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile)),
 		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
 		StateDir: g.stateDir, Log: g.log,
-	}, nil
+	}
+	more.Client, more.Dynamic, more.Context, more.Services, more.MeshFile = cfg.Client, cfg.Dynamic, cfg.Context, cfg.Services, cfg.MeshFile
+	return more
 }
 
 // prefix parses --address-range.

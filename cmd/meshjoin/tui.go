@@ -51,6 +51,7 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.caServerName, "ca-server-name", "", fmt.Sprintf("TLS server name of the mesh CA (default %s, or istiod-<revision>...)", session.DefaultCAServerName("")))
 	f.StringVar(&o.clusterID, "cluster-id", "", "cluster name sent to the CA (default Kubernetes)")
 	f.StringVar(&o.revision, "revision", "", "istiod revision whose settings to use")
+	f.StringVar(&o.meshFile, "mesh-file", "", "join from this static mesh file, without reading the cluster (docs/mesh-file.md)")
 	f.DurationVar(&o.certTTL, "cert-ttl", session.DefaultCertTTL, fmt.Sprintf("lifetime of the workload certificate, at least %s; renewed at half-life", session.MinCertTTL))
 	f.StringVar(&o.hostsFile, "hosts-file", "", "hosts file to write (default the system's)")
 	f.StringVar(&o.addressRange, "address-range", session.DefaultAddressRange.String(), "loopback range for the services' addresses")
