@@ -128,19 +128,20 @@ func parseKey(data []byte) (crypto.Signer, error) {
 }
 
 // Watch looks at the files every Interval until ctx ends. When their content changes and
-// loads, onChange gets the new bundle; when it does not load, onError hears why, once per
-// content (a tool that writes the certificate, then the key, is caught between the two) and
-// the current bundle stays in use. current is the bundle loaded last. Watch returns when ctx
-// ends; call it from one goroutine.
+// loads, onChange gets the new bundle. Content that does not load is reported to onError once
+// it has stayed the same for a whole interval (a tool that writes the key, then the
+// certificate, is caught between the two, and that is no news), and the current bundle stays in
+// use. current is the bundle loaded last. Watch returns when ctx ends; call it from one
+// goroutine.
 func (f *CertFiles) Watch(ctx context.Context, current *Bundle, onChange func(*Bundle), onError func(error)) {
 	interval := f.Interval
 	if interval <= 0 {
 		interval = DefaultFilePoll
 	}
-	var lastCert, lastKey []byte // the content looked at last, loaded or not
-	if current != nil {
-		lastCert, lastKey, _ = f.read()
-	}
+	// The content looked at last, loaded or not; none yet, so a change made before Watch
+	// started is seen at the first look (and a rewrite of current is no change).
+	var lastCert, lastKey []byte
+	var pending error // why that content does not load, not yet reported
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -150,20 +151,20 @@ func (f *CertFiles) Watch(ctx context.Context, current *Bundle, onChange func(*B
 		case <-t.C:
 		}
 		certPEM, keyPEM, err := f.read()
-		if err == nil && bytes.Equal(certPEM, lastCert) && bytes.Equal(keyPEM, lastKey) {
-			continue
-		}
-		if err != nil {
-			if lastCert != nil || lastKey != nil { // report a missing file once
-				onError(err)
+		if bytes.Equal(certPEM, lastCert) && bytes.Equal(keyPEM, lastKey) {
+			if pending != nil {
+				onError(pending)
+				pending = nil
 			}
-			lastCert, lastKey = nil, nil
 			continue
 		}
-		lastCert, lastKey = certPEM, keyPEM
+		lastCert, lastKey, pending = certPEM, keyPEM, err
+		if err != nil {
+			continue
+		}
 		b, err := f.parse(certPEM, keyPEM)
 		if err != nil {
-			onError(err)
+			pending = err
 			continue
 		}
 		if current != nil && current.Leaf().Equal(b.Leaf()) {
