@@ -79,7 +79,10 @@ func TestCertFilesLoad(t *testing.T) {
 			writePair(t, p, certPath+".other", keyPath, alice.SPIFFEID())
 		}, "is not the key of certificate file"},
 		{"not PEM", func() { os.WriteFile(certPath, []byte("hello"), 0o600) }, "no PEM certificate found"},
-		{"no key", func() { writePair(t, p, certPath, keyPath, alice.SPIFFEID()); os.WriteFile(keyPath, []byte("hello"), 0o600) }, "no PEM private key found"},
+		{"no key", func() {
+			writePair(t, p, certPath, keyPath, alice.SPIFFEID())
+			os.WriteFile(keyPath, []byte("hello"), 0o600)
+		}, "no PEM private key found"},
 		{"missing", func() { os.Remove(keyPath) }, "read the key file"},
 	}
 	for _, c := range bad {
