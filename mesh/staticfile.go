@@ -23,6 +23,10 @@ import (
 // StaticFileVersion is the only version of the format so far.
 const StaticFileVersion = 1
 
+// StaticFileSchemaURL is where editors fetch the file's JSON Schema (docs/meshfile.schema.json
+// on main).
+const StaticFileSchemaURL = "https://raw.githubusercontent.com/meshjoin/meshjoin/main/docs/meshfile.schema.json"
+
 // StaticFile is a static mesh file as written.
 type StaticFile struct {
 	Version            int                  `yaml:"version" required:"true" enum:"1" doc:"Version of the format: 1."`

@@ -21,9 +21,6 @@ import (
 // meshFileHint is the next step for a mesh file that cannot be used.
 const meshFileHint = "fix the mesh file (the fields: docs/mesh-file.md; its schema: docs/meshfile.schema.json), or export a new one with `meshjoin mesh export`"
 
-// meshFileSchemaURL is where editors fetch the mesh file's schema.
-const meshFileSchemaURL = "https://raw.githubusercontent.com/meshjoin/meshjoin/main/docs/meshfile.schema.json"
-
 // meshFileConfig is the session of a mesh file: no cluster connection, except for tokens when
 // the file names no other source of the workload certificate.
 func (o *joinOptions) meshFileConfig(g *globals, services []string, prefix netip.Prefix) (session.Config, error) {
@@ -147,7 +144,7 @@ func exportMesh(ctx context.Context, g *globals, revision string, names []string
 	if err != nil {
 		return nil, 0, err
 	}
-	header := "# yaml-language-server: $schema=" + meshFileSchemaURL + "\n" +
+	header := "# yaml-language-server: $schema=" + mesh.StaticFileSchemaURL + "\n" +
 		"# meshjoin mesh file, exported from kube context " + strconv.Quote(k.contextName) + " at " + time.Now().UTC().Format(time.RFC3339) + ".\n" +
 		"# Add where your workload certificate comes from (docs/mesh-file.md), e.g.\n" +
 		"#   workloadCertificate: {identity: dev/alice, tokenCommand: {command: get-mesh-token}}\n"
