@@ -73,10 +73,6 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 		return tuiAttach(ctx, g, c, st)
 	}
 	keepRunningOnBrokenPipe()
-	prefix, err := o.prefix()
-	if err != nil {
-		return err
-	}
 	// Logs go to a file while the TUI owns the screen, and to the log pane.
 	logPath := g.logFile
 	if logPath == "" {
@@ -97,9 +93,14 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 	klog.LogToStderr(false)
 	defer klog.SetOutput(g.streams.Err)
 
-	k, err := g.connect()
+	// The session flags as join reads them (a mesh file too); the TUI asks for the rest.
+	cfg, err := o.sessionConfig(g, nil)
 	if err != nil {
 		return err
+	}
+	identity := o.identity
+	if f := cfg.MeshFile; identity == "" && f != nil && f.Certificate != nil {
+		identity = f.Certificate.Identity
 	}
 	elevate := o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile))
 	if elevate {
@@ -111,21 +112,13 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 			return &session.UsageError{Msg: "sudo -v failed: " + err.Error(), Hint: "run as a user who may sudo, or give --hosts-file with --sudo never"}
 		}
 	}
-	cfg := session.Config{
-		Client: k.client, Dynamic: k.dynamic, Context: k.contextName, Revision: o.revision,
-		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
-		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
-		ElevateHosts: elevate,
-		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
-		EnvoyLogs: lf, PullOutput: logW,
-		StateDir: g.stateDir, Log: log,
-	}
+	cfg.Identity, cfg.ElevateHosts, cfg.EnvoyLogs, cfg.PullOutput, cfg.Log = "", elevate, lf, logW, log
 	backend := tui.NewSessionBackend(cfg)
 	var toBackground []string
 	err = tui.Run(ctx, tui.Options{
 		Backend:     backend,
-		KubeContext: k.contextName,
-		Identity:    o.identity,
+		KubeContext: cfg.Context,
+		Identity:    identity,
 		Hint:        func(err error) string { _, h := classify(err); return h },
 		Logs:        ring.Lines,
 		Color:       true,
