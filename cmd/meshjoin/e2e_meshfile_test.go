@@ -41,10 +41,12 @@ func (e *env) withoutCluster() {
 	e.extraEnv = append(e.extraEnv, "KUBECONFIG="+filepath.Join(e.t.TempDir(), "no-such-kubeconfig"))
 }
 
-// meshFileJoinArgs are join's flags for a mesh file: no --kubeconfig, no --identity.
+// meshFileJoinArgs are join's flags for a mesh file: no --kubeconfig, no --identity. The
+// services get addresses of a range of their own: the other join tests on this machine use the
+// default range's, the same for the same service.
 func (e *env) meshFileJoinArgs(meshFile string, services ...string) []string {
 	return append([]string{"--state-dir", e.stateDir, "join", "--mesh-file", meshFile, "--hosts-file", e.hostsFile,
-		"--envoy-image", testbed.EnvoyImage, "--sudo", "never"}, services...)
+		"--envoy-image", testbed.EnvoyImage, "--sudo", "never", "--address-range", "127.79.0.0/16"}, services...)
 }
 
 // writeMeshFile is the exported file with a workloadCertificate section added, as its reader
