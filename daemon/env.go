@@ -23,7 +23,8 @@ const (
 // <SVC>_PORT, <SVC>_PORT_<n>_TCP{,_PROTO,_PORT,_ADDR}; the host is the service's loopback
 // address here. A pod only sees its own namespace's services, so two joined services of the
 // same name would collide: the first (by key) wins and a warning says so. lookup gives the
-// port names, which the state does not keep.
+// port names, which the state does not keep. In proxy mode the host is the service's full
+// name (the proxy routes on it) and ProxyEnvironment's variables come last.
 func Environment(st session.State, lookup func(string) (mesh.Service, error)) (vars []EnvVar, warnings []string) {
 	svcs := slices.Clone(st.Services)
 	slices.SortFunc(svcs, func(a, b session.JoinedService) int { return strings.Compare(a.Key, b.Key) })
@@ -46,7 +47,7 @@ func Environment(st session.State, lookup func(string) (mesh.Service, error)) (v
 			continue
 		}
 		seen[prefix] = js.Key
-		vars = append(vars, EnvVar{prefix + "_SERVICE_HOST", js.Addr}, EnvVar{prefix + "_SERVICE_PORT", port(js.Ports[0])})
+		vars = append(vars, EnvVar{prefix + "_SERVICE_HOST", host(js)}, EnvVar{prefix + "_SERVICE_PORT", port(js.Ports[0])})
 		for _, p := range js.Ports {
 			if n := portNames[p.Number]; n != "" {
 				vars = append(vars, EnvVar{prefix + "_SERVICE_PORT_" + envName(n), port(p)})
@@ -55,6 +56,9 @@ func Environment(st session.State, lookup func(string) (mesh.Service, error)) (v
 		vars = append(vars, linkVariables(prefix, js)...)
 	}
 	vars = append(vars, EnvVar{EnvSession, st.ID}, EnvVar{EnvIdentity, st.Identity})
+	if st.ProxyAddr != "" {
+		vars = append(vars, ProxyEnvironment(st.ProxyAddr, st.Services)...)
+	}
 	return vars, warnings
 }
 
@@ -63,14 +67,22 @@ func linkVariables(prefix string, js session.JoinedService) []EnvVar {
 	const proto = "tcp"
 	var out []EnvVar
 	for i, p := range js.Ports {
-		url := proto + "://" + net.JoinHostPort(js.Addr, port(p))
+		url := proto + "://" + net.JoinHostPort(host(js), port(p))
 		if i == 0 {
 			out = append(out, EnvVar{prefix + "_PORT", url})
 		}
 		pp := fmt.Sprintf("%s_PORT_%d_%s", prefix, p.Number, strings.ToUpper(proto))
-		out = append(out, EnvVar{pp, url}, EnvVar{pp + "_PROTO", proto}, EnvVar{pp + "_PORT", port(p)}, EnvVar{pp + "_ADDR", js.Addr})
+		out = append(out, EnvVar{pp, url}, EnvVar{pp + "_PROTO", proto}, EnvVar{pp + "_PORT", port(p)}, EnvVar{pp + "_ADDR", host(js)})
 	}
 	return out
+}
+
+// host is where the service is called: its loopback address, or in proxy mode its full name.
+func host(js session.JoinedService) string {
+	if js.Addr == "" && len(js.Names) > 0 {
+		return js.Names[0]
+	}
+	return js.Addr
 }
 
 func port(p session.Port) string { return strconv.FormatUint(uint64(p.Number), 10) }

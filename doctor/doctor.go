@@ -74,6 +74,8 @@ type Env struct {
 
 	HostsFile string // "" for the system's
 	Sudo      string // auto, always or never
+	// ProxyPort is proxy mode's port on 127.0.0.1; 0 in hosts mode (see proxy.go).
+	ProxyPort int
 
 	AddressRange netip.Prefix
 	// Ours are addresses a running meshjoin session of this user holds: in use, but by us.
@@ -166,8 +168,18 @@ func checks() []check {
 		}, checkGatewayTLS},
 		{"mesh CA", gateway, checkCA},
 		{"envoy runtime", always, checkRuntime},
-		{"hosts file", always, checkHostsFile},
-		{"addresses", always, checkAddresses},
+		{"hosts file", always, inProxyMode(checkProxyHostsFile, checkHostsFile)},
+		{"addresses", always, inProxyMode(checkProxyPort, checkAddresses)},
+	}
+}
+
+// inProxyMode runs proxy in proxy mode, else hosts.
+func inProxyMode(proxy, hosts func(context.Context, *state) Result) func(context.Context, *state) Result {
+	return func(ctx context.Context, s *state) Result {
+		if s.env.ProxyPort > 0 {
+			return proxy(ctx, s)
+		}
+		return hosts(ctx, s)
 	}
 }
 

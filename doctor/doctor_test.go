@@ -158,3 +158,44 @@ func TestCheckAddresses(t *testing.T) {
 		t.Errorf("a range outside loopback: %+v", r)
 	}
 }
+
+// Proxy mode: no hosts file to check, and the proxy's port instead of the services' addresses.
+func TestProxyModeChecks(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freePort := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	var hostsCheck, addrCheck check
+	for _, c := range checks() {
+		switch c.name {
+		case "hosts file":
+			hostsCheck = c
+		case "addresses":
+			addrCheck = c
+		}
+	}
+	// A hosts file nobody may write passes: proxy mode never writes it.
+	s := &state{env: Env{HostsFile: "/nonexistent/hosts", Sudo: "never", ProxyPort: freePort}}
+	if r := hostsCheck.run(context.Background(), s); r.Verdict != Pass || !strings.Contains(r.Detail, "proxy mode") {
+		t.Errorf("hosts file in proxy mode: %+v", r)
+	}
+	if r := addrCheck.run(context.Background(), s); r.Verdict != Pass || !strings.Contains(r.Detail, "is free") {
+		t.Errorf("a free proxy port: %+v", r)
+	}
+	s.env.ProxyPort = taken
+	if r := addrCheck.run(context.Background(), s); r.Verdict != Fail || r.Kind != KindConflict || !strings.Contains(r.Fix, "--proxy-port") {
+		t.Errorf("a proxy port in use: %+v", r)
+	}
+	s.env.Ours = map[netip.AddrPort]bool{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(taken)): true}
+	if r := addrCheck.run(context.Background(), s); r.Verdict != Pass || !strings.Contains(r.Detail, "your running session") {
+		t.Errorf("a proxy port held by our session: %+v", r)
+	}
+}

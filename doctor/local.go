@@ -24,7 +24,12 @@ func checkRuntime(ctx context.Context, s *state) Result {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout*2)
 	defer cancel()
 	rt, err := envoy.NewDockerRuntime(ctx, envoy.DockerOptions{Network: envoy.NetworkMode(s.env.EnvoyNetwork)})
+	var engine *envoy.EngineError
 	switch {
+	case errors.As(err, &engine):
+		return fail(KindUnreachable, err.Error(), engine.Next())
+	case errors.Is(err, envoy.ErrDockerContext):
+		return fail(KindEnvironment, err.Error(), envoy.DockerContextNext)
 	case errors.Is(err, envoy.ErrDockerUnreachable):
 		return fail(KindUnreachable, err.Error(), "start Docker (`sudo systemctl start docker`; check DOCKER_HOST), or run Envoy without it: --runtime native (needs `envoy` on PATH)")
 	case errors.Is(err, envoy.ErrRootlessDocker):
@@ -38,10 +43,10 @@ func checkRuntime(ctx context.Context, s *state) Result {
 		return fail(KindUnreachable, err.Error(), "check the Docker engine (`docker info`)")
 	}
 	if !ok {
-		return Result{Verdict: Warn, Detail: fmt.Sprintf("Docker answers (%s network); image %s is not on this machine: the first join pulls it", rt.Network(), s.env.EnvoyImage),
+		return Result{Verdict: Warn, Detail: fmt.Sprintf("Docker answers through %s (%s network); image %s is not on this machine: the first join pulls it", rt.Endpoint(), rt.Network(), s.env.EnvoyImage),
 			Fix: "pull it now (`docker pull " + s.env.EnvoyImage + "`), or name one that is present with --envoy-image"}
 	}
-	return pass(fmt.Sprintf("Docker answers (%s network), image %s is present", rt.Network(), s.env.EnvoyImage))
+	return pass(fmt.Sprintf("Docker answers through %s (%s network), image %s is present", rt.Endpoint(), rt.Network(), s.env.EnvoyImage))
 }
 
 func checkNativeEnvoy(ctx context.Context, path string) Result {

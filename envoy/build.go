@@ -83,13 +83,23 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 			if err != nil {
 				return Resources{}, fmt.Errorf("service %q: cluster %q: %w", svc.Key, name, err)
 			}
+			out.Clusters = append(out.Clusters, c)
+			if plan.Proxy != nil {
+				continue // one listener for all, below
+			}
 			l, err := buildListener(name, plan, svc, port)
 			if err != nil {
 				return Resources{}, fmt.Errorf("service %q: listener %q: %w", svc.Key, name, err)
 			}
-			out.Clusters = append(out.Clusters, c)
 			out.Listeners = append(out.Listeners, l)
 		}
+	}
+	if plan.Proxy != nil {
+		l, err := buildProxyListener(plan)
+		if err != nil {
+			return Resources{}, fmt.Errorf("listener %q: %w", ProxyListenerName, err)
+		}
+		out.Listeners = append(out.Listeners, l)
 	}
 	out.Secrets = buildSecrets(creds)
 	for _, s := range out.Secrets {

@@ -83,12 +83,9 @@ func NewDockerRuntime(ctx context.Context, opts DockerOptions) (*DockerRuntime, 
 	if d.pullOut == nil {
 		d.pullOut = io.Discard
 	}
-	if _, err := cli.Ping(ctx); err != nil {
+	if err := d.Ping(ctx); err != nil {
 		_ = cli.Close()
-		if client.IsErrConnectionFailed(err) {
-			return nil, d.engineError(err)
-		}
-		return nil, fmt.Errorf("%w at %s: %v", ErrDockerUnreachable, ep, err)
+		return nil, err
 	}
 	mode, err := ParseNetworkMode(string(opts.Network))
 	if err == nil && mode == NetworkAuto {
@@ -108,11 +105,25 @@ func (d *DockerRuntime) Network() NetworkMode { return d.network }
 // Close releases the client's connections.
 func (d *DockerRuntime) Close() error { return d.cli.Close() }
 
-// engineError turns a connection failure into one that says what to do.
+// Endpoint is the engine this runtime talks to, and the docker context that chose it.
+func (d *DockerRuntime) Endpoint() DockerEndpoint { return d.endpoint }
+
+// Ping checks that the engine answers (it may restart under a running session); the error
+// wraps ErrDockerUnreachable and names the endpoint and context.
+func (d *DockerRuntime) Ping(ctx context.Context) error {
+	if _, err := d.cli.Ping(ctx); err != nil {
+		if client.IsErrConnectionFailed(err) {
+			return d.engineError(err)
+		}
+		return &EngineError{Endpoint: d.endpoint, Reason: err.Error()}
+	}
+	return nil
+}
+
+// engineError turns a connection failure into an EngineError naming the endpoint and context.
 func (d *DockerRuntime) engineError(err error) error {
 	if client.IsErrConnectionFailed(err) {
-		return fmt.Errorf("%w at %s: start Docker (Docker Desktop, or the docker service), or run Envoy without Docker with --runtime native (%v)",
-			ErrDockerUnreachable, d.endpoint, err)
+		return &EngineError{Endpoint: d.endpoint, Reason: unreachableReason(d.endpoint.Host, err)}
 	}
 	return err
 }

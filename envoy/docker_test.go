@@ -128,9 +128,18 @@ func TestDockerUnreachable(t *testing.T) {
 	}
 	ln.SetUnlinkOnClose(false)
 	_ = ln.Close() // a socket file nobody listens on, as after a crashed engine
-	_, err = NewDockerRuntime(ctxTimeout(t, 30*time.Second), DockerOptions{ClientOpts: []client.Opt{client.WithHost("unix://" + sock)}})
-	if !errors.Is(err, ErrDockerUnreachable) || !errContains(err, sock, "start Docker", "--runtime native") {
-		t.Fatalf("NewDockerRuntime with a dead engine: %v, want ErrDockerUnreachable with the next step", err)
+	for _, c := range []struct{ host, why string }{
+		{"unix://" + sock, "nothing answers on the socket " + sock},
+		{"unix://" + sock + ".gone", "no socket at " + sock + ".gone"},
+	} {
+		_, err = NewDockerRuntime(ctxTimeout(t, 30*time.Second), DockerOptions{ClientOpts: []client.Opt{client.WithHost(c.host)}})
+		var engine *EngineError
+		if !errors.Is(err, ErrDockerUnreachable) || !errors.As(err, &engine) || !errContains(err, `docker context "`, c.host, c.why) {
+			t.Fatalf("NewDockerRuntime with a dead engine: %v, want an EngineError naming %s: %s", err, c.host, c.why)
+		}
+		if next := engine.Next(); !strings.Contains(next, "start") || !strings.Contains(next, "--runtime native") {
+			t.Errorf("next step: %s", next)
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ type DockerEndpoint struct {
 }
 
 func (e DockerEndpoint) String() string {
-	return fmt.Sprintf("%s (docker context %q, from %s)", e.Host, e.Context, e.Source)
+	return fmt.Sprintf("docker context %q (%s, from %s)", e.Context, e.Host, e.Source)
 }
 
 // defaultContextName is the docker CLI's built-in context: DOCKER_HOST, or the platform's socket.

@@ -36,9 +36,12 @@ type Service struct {
 	Key string
 	// Host is the FQDN carried in the SNI, e.g. "ratings.bookinfo.svc.cluster.local".
 	Host string
-	// ListenIP is the loopback address allocated to this service, e.g. 127.77.3.4.
+	// ListenIP is the loopback address allocated to this service, e.g. 127.77.3.4 (hosts mode).
 	ListenIP netip.Addr
-	Ports    []Port
+	// Names are what a developer types for it (ratings.bookinfo, ratings.bookinfo.svc, ...);
+	// proxy mode routes on them (see ProxyDomains).
+	Names []string
+	Ports []Port
 	// Identities are the exact SPIFFE IDs the destination may present. When empty, any
 	// identity under one of Plan.TrustDomains is accepted (a weaker check: say so to the user).
 	Identities []string
@@ -61,6 +64,9 @@ type Plan struct {
 	// BindInContainer makes listeners bind 0.0.0.0:<ContainerPort> inside Envoy's own
 	// network namespace, for Docker to publish at ListenIP:Number (see Publish).
 	BindInContainer bool
+	// Proxy, when set, is proxy mode: one forward-proxy listener (proxymode.go) instead of a
+	// listener per service port; the services need Names, not ListenIP.
+	Proxy *ProxyListener
 }
 
 // Credentials is the workload identity of the workstation, as PEM.
@@ -85,9 +91,13 @@ func ListenerName(serviceKey string, port uint32) string {
 }
 
 // ListenerNames lists the listener names BuildResources creates for plan, in plan order;
-// WaitReady takes them.
+// WaitReady takes them. In proxy mode that is ProxyListenerName, followed by the clusters'
+// names (the listeners' of hosts mode), which WaitReady then checks as clusters only.
 func ListenerNames(plan Plan) []string {
 	var names []string
+	if plan.Proxy != nil {
+		names = append(names, ProxyListenerName)
+	}
 	for _, svc := range plan.Services {
 		for _, p := range svc.Ports {
 			names = append(names, ListenerName(svc.Key, p.Number))
@@ -132,10 +142,11 @@ func validatePlan(plan Plan) error {
 		if svc.Host == "" || strings.ContainsAny(svc.Host, " \t\r\n:/") {
 			return fmt.Errorf("service %q: host %q is not a valid DNS name", svc.Key, svc.Host)
 		}
-		if !svc.ListenIP.IsValid() {
+		// Proxy mode binds no address per service (validateProxy checks the names instead).
+		if plan.Proxy == nil && !svc.ListenIP.IsValid() {
 			return fmt.Errorf("service %q: no valid listen address", svc.Key)
 		}
-		if svc.ListenIP.IsUnspecified() {
+		if plan.Proxy == nil && svc.ListenIP.IsUnspecified() {
 			return fmt.Errorf("service %q: listen address %s would expose the service beyond this machine", svc.Key, svc.ListenIP)
 		}
 		if len(svc.Ports) == 0 {
@@ -150,7 +161,13 @@ func validatePlan(plan Plan) error {
 			default:
 				return fmt.Errorf("service %q: port %d: unknown protocol %q (want http, http2 or tcp)", svc.Key, p.Number, p.Protocol)
 			}
-			ap := netip.AddrPortFrom(svc.ListenIP, uint16(p.Number))
+			// In proxy mode no service has an address: each gets a stand-in of its own (its
+			// index), so that only a port one service lists twice is caught.
+			ip := svc.ListenIP
+			if plan.Proxy != nil {
+				ip = netip.AddrFrom4([4]byte{byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
+			}
+			ap := netip.AddrPortFrom(ip, uint16(p.Number))
 			if other, dup := addrs[ap]; dup {
 				if other == svc.Key {
 					return fmt.Errorf("service %q: port %d listed twice", svc.Key, p.Number)
@@ -158,7 +175,7 @@ func validatePlan(plan Plan) error {
 				return fmt.Errorf("service %q: address %s already used by service %q", svc.Key, ap, other)
 			}
 			addrs[ap] = svc.Key
-			if plan.BindInContainer {
+			if plan.BindInContainer && plan.Proxy == nil {
 				name := ListenerName(svc.Key, p.Number)
 				if p.ContainerPort == 0 || p.ContainerPort > 65535 {
 					return fmt.Errorf("service %q: port %d: container port %d out of range 1-65535", svc.Key, p.Number, p.ContainerPort)
@@ -177,6 +194,9 @@ func validatePlan(plan Plan) error {
 		if len(svc.Identities) == 0 && len(plan.TrustDomains) == 0 {
 			return fmt.Errorf("service %q: no identities and no trust domain: the server certificate could not be checked", svc.Key)
 		}
+	}
+	if plan.Proxy != nil {
+		return validateProxy(plan)
 	}
 	return nil
 }

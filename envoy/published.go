@@ -70,6 +70,9 @@ func Publish(plan Plan) (Plan, []PublishedPort) {
 	if gw, err := netip.ParseAddr(plan.Gateway.Host); (err == nil && gw.IsLoopback()) || plan.Gateway.Host == "localhost" {
 		out.Gateway.Host = HostAlias
 	}
+	if plan.Proxy != nil {
+		return publishProxy(out, plan.Services)
+	}
 	var ports []PublishedPort
 	next := uint32(firstContainerPort)
 	for i, svc := range plan.Services {

@@ -96,8 +96,9 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 			active[name] = true
 		}
 	}
+	listenerNames, clusterNames := readyTargets(names)
 	var missing []string
-	for _, n := range names {
+	for _, n := range listenerNames {
 		if active[n] {
 			continue
 		}
@@ -128,7 +129,7 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 	for _, c := range clusters.Configs {
 		haveCluster[c.Cluster.Name] = true
 	}
-	for _, n := range names {
+	for _, n := range clusterNames {
 		if !haveCluster[n] {
 			missing = append(missing, n)
 		}
@@ -137,6 +138,16 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 		return false, fmt.Errorf("clusters not active yet: %s", strings.Join(missing, ", "))
 	}
 	return true, nil
+}
+
+// readyTargets splits WaitReady's names into the listeners and the clusters to wait for: a
+// listener and its cluster share a name (see ListenerName), except in proxy mode, whose one
+// listener (ProxyListenerName, first) leads to every cluster named after it.
+func readyTargets(names []string) (listeners, clusters []string) {
+	if len(names) > 0 && names[0] == ProxyListenerName {
+		return names[:1], names[1:]
+	}
+	return names, names
 }
 
 var cannotBind = regexp.MustCompile(`cannot bind '([^']+)': Address already in use`)

@@ -47,6 +47,8 @@ type Settings struct {
 	BareNames  *bool    `yaml:"bareNames,omitempty" doc:"also map the bare service name (e.g. ratings) when unambiguous (like --bare-names)"`
 	Runtime    Runtime  `yaml:"runtime,omitempty" doc:"how to run Envoy (like --runtime): docker or native"`
 	EnvoyImage string   `yaml:"envoyImage,omitempty" doc:"Envoy image for the docker runtime (like --envoy-image)"`
+	Mode       Mode     `yaml:"mode,omitempty" doc:"how names reach the mesh (like --mode): hosts (a loopback address per service, names in the hosts file; the default) or proxy (an HTTP proxy on 127.0.0.1 that clients use through HTTP_PROXY: no hosts file, no root)"`
+	ProxyPort  Port     `yaml:"proxyPort,omitempty" doc:"proxy mode: the HTTP proxy's port on 127.0.0.1 (like --proxy-port); default 15080"`
 }
 
 // Resolved is what the project file says for one profile, with the local file merged in and
@@ -62,6 +64,8 @@ type Resolved struct {
 	BareNames    *bool
 	Runtime      string
 	EnvoyImage   string
+	Mode         string
+	ProxyPort    int    // 0: unset
 	HostsFile    string // absolute
 	AddressRange string
 	EnvFile      string        // absolute; DefaultEnvFile beside the project file when unset

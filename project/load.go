@@ -194,6 +194,8 @@ func mergeSettings(base, over Settings) Settings {
 	}
 	base.Runtime = pick(base.Runtime, over.Runtime)
 	base.EnvoyImage = pick(base.EnvoyImage, over.EnvoyImage)
+	base.Mode = pick(base.Mode, over.Mode)
+	base.ProxyPort = pick(base.ProxyPort, over.ProxyPort)
 	return base
 }
 
@@ -254,6 +256,8 @@ func (p *Project) Resolve(profile string) (Resolved, error) {
 		BareNames:    s.BareNames,
 		Runtime:      string(s.Runtime),
 		EnvoyImage:   s.EnvoyImage,
+		Mode:         string(s.Mode),
+		ProxyPort:    int(s.ProxyPort),
 		HostsFile:    abs(p.File.HostsFile),
 		AddressRange: p.File.AddressRange,
 		EnvFile:      abs(pick(DefaultEnvFile, p.File.EnvFile)),

@@ -29,6 +29,9 @@ func TestDecodeRejectsWithFileLineAndField(t *testing.T) {
 		{"negative duration", "idleTimeout: -5m\n", 1, "idleTimeout", "not a positive duration"},
 		{"identity without namespace", "identity: alice\n", 1, "identity", "no '/' between namespace and service account"},
 		{"unknown runtime", "profiles:\n  p:\n    runtime: podman\n", 3, "profiles.p.runtime", `"podman" is not a runtime`},
+		{"unknown mode", "mode: socks\n", 1, "mode", `"socks" is not a mode; want hosts or proxy`},
+		{"proxy port out of range", "profiles:\n  ci:\n    proxyPort: 70000\n", 3, "profiles.ci.proxyPort", "not a port number"},
+		{"proxy port as a string", "proxyPort: '15080'\n", 1, "proxyPort", "want a port number, got"},
 		{"profile that is not a mapping", "profiles:\n  web: 3\n", 2, "profiles.web", "want a mapping, got a number"},
 		{"profile name with a space", "profiles:\n  'my web':\n    runtime: docker\n", 2, "profiles.my web", "does not match pattern"},
 		{"empty value", "identity:\n", 1, "identity", "got null, want string"},
@@ -63,6 +66,8 @@ certTTL: 1h30m
 bareNames: false
 runtime: native
 envoyImage: envoyproxy/envoy:v1.40.0
+mode: proxy
+proxyPort: 15081
 hostsFile: ./hosts
 envFile: .env/mesh
 idleTimeout: 2h
@@ -82,7 +87,7 @@ profiles:
 	web := f.Profiles["web.v2"]
 	if f.Context != "kind-dev" || f.Identity != "spiffe://cluster.local/ns/dev/sa/alice" || !slices.Equal(f.Services, []string{"ratings.bookinfo", "details.bookinfo"}) ||
 		time.Duration(f.CertTTL) != 90*time.Minute || f.BareNames == nil || *f.BareNames || f.Runtime != "native" || f.EnvoyImage != "envoyproxy/envoy:v1.40.0" ||
-		f.HostsFile != "./hosts" || f.EnvFile != ".env/mesh" || time.Duration(f.IdleTimeout) != 2*time.Hour ||
+		f.Mode != "proxy" || f.ProxyPort != 15081 || f.HostsFile != "./hosts" || f.EnvFile != ".env/mesh" || time.Duration(f.IdleTimeout) != 2*time.Hour ||
 		web.Identity != "dev/web" || !slices.Equal(web.Services, []string{"productpage.bookinfo"}) || time.Duration(web.CertTTL) != 10*time.Minute ||
 		web.BareNames == nil || !*web.BareNames || web.Runtime != "docker" || web.EnvoyImage != "my/envoy:1" {
 		t.Errorf("decoded %+v, profile %+v", f, web)

@@ -91,6 +91,60 @@ func (Runtime) jsonSchema() map[string]any {
 	return map[string]any{"type": "string", "enum": enum}
 }
 
+// Mode is how names reach the mesh: the hosts file, or an HTTP proxy.
+type Mode string
+
+// Modes are the values of mode, as --mode takes them.
+var Modes = []string{"hosts", "proxy"}
+
+func (m *Mode) UnmarshalYAML(node ast.Node) error {
+	s, err := stringValue(node, "hosts or proxy")
+	if err != nil {
+		return err
+	}
+	for _, ok := range Modes {
+		if s == ok {
+			*m = Mode(s)
+			return nil
+		}
+	}
+	return &valueError{node: node, msg: fmt.Sprintf("%q is not a mode; want hosts or proxy", s)}
+}
+
+func (Mode) jsonSchema() map[string]any {
+	enum := make([]any, len(Modes))
+	for i, m := range Modes {
+		enum[i] = m
+	}
+	return map[string]any{"type": "string", "enum": enum}
+}
+
+// Port is a TCP port number, 1-65535.
+type Port int
+
+func (p *Port) UnmarshalYAML(node ast.Node) error {
+	n, ok := node.(*ast.IntegerNode)
+	if !ok {
+		return &valueError{node: node, msg: fmt.Sprintf("want a port number, got %s", describe(node))}
+	}
+	var v int64
+	switch x := n.Value.(type) {
+	case int64:
+		v = x
+	case uint64:
+		v = int64(min(x, 1<<20))
+	}
+	if v < 1 || v > 65535 {
+		return &valueError{node: node, msg: fmt.Sprintf("%s is not a port number; want 1-65535", n.GetToken().Value)}
+	}
+	*p = Port(v)
+	return nil
+}
+
+func (Port) jsonSchema() map[string]any {
+	return map[string]any{"type": "integer", "minimum": 1, "maximum": 65535}
+}
+
 // stringValue is the text of a string scalar; anything else is an error saying what was wanted.
 func stringValue(node ast.Node, want string) (string, error) {
 	if s, ok := node.(*ast.StringNode); ok {

@@ -43,6 +43,12 @@ type Config struct {
 	BareNames    bool         // also map the bare service name when unambiguous
 	ElevateHosts bool         // write the hosts file through sudo (when not root)
 
+	// Mode is how names reach Envoy: ModeHosts (default: a loopback address per service and
+	// the hosts file) or ModeProxy (one HTTP forward proxy on 127.0.0.1:ProxyPort; no hosts
+	// file, no addresses, nothing that needs root).
+	Mode      string
+	ProxyPort int // ModeProxy; default DefaultProxyPort
+
 	Runtime string // RuntimeDocker (default) or RuntimeNative
 	// EnvoyNetwork is the docker runtime's envoy.NetworkMode: "auto" (default), "host" or
 	// "published".
@@ -72,6 +78,16 @@ const (
 	DefaultCAPort = mesh.GatewayCAPort
 	// DefaultEnvoyNetwork lets the docker runtime choose host or published networking.
 	DefaultEnvoyNetwork = string(envoy.NetworkAuto)
+)
+
+// Modes.
+const (
+	ModeHosts = "hosts"
+	ModeProxy = "proxy"
+	// DefaultMode maps the names in the hosts file: every client works, unconfigured.
+	DefaultMode = ModeHosts
+	// DefaultProxyPort is proxy mode's port on 127.0.0.1.
+	DefaultProxyPort = 15080
 )
 
 // Runtimes.
@@ -123,6 +139,18 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, &UsageError{Msg: fmt.Sprintf("--address-range %s is not a loopback range", cfg.AddressRange),
 			Hint: fmt.Sprintf("use one inside 127.0.0.0/8, e.g. %s", DefaultAddressRange)}
 	}
+	if cfg.Mode == "" {
+		cfg.Mode = DefaultMode
+	}
+	if cfg.Mode != ModeHosts && cfg.Mode != ModeProxy {
+		return cfg, &UsageError{Msg: fmt.Sprintf("unknown mode %q", cfg.Mode), Hint: "use --mode hosts or --mode proxy"}
+	}
+	if cfg.ProxyPort == 0 {
+		cfg.ProxyPort = DefaultProxyPort
+	}
+	if cfg.ProxyPort < 1 || cfg.ProxyPort > 65535 {
+		return cfg, &UsageError{Msg: fmt.Sprintf("--proxy-port %d out of range 1-65535", cfg.ProxyPort), Hint: fmt.Sprintf("use a free port on 127.0.0.1, e.g. --proxy-port %d", DefaultProxyPort)}
+	}
 	if cfg.Runtime == "" {
 		cfg.Runtime = DefaultRuntime
 	}
@@ -161,6 +189,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// proxyListener is where proxy mode's listener binds (nil in hosts mode).
+func (cfg Config) proxyListener() *envoy.ProxyListener {
+	if cfg.Mode != ModeProxy {
+		return nil
+	}
+	return &envoy.ProxyListener{IP: netip.MustParseAddr("127.0.0.1"), Port: uint32(cfg.ProxyPort)}
 }
 
 func splitHostPort(hp string) (string, uint32, error) {

@@ -106,6 +106,7 @@ func (s *Session) planInputs() planInput {
 		TrustDomains: append([]string{s.meshCfg.TrustDomain}, s.meshCfg.Aliases...),
 		AddressRange: s.cfg.AddressRange,
 		BareNames:    s.cfg.BareNames,
+		Proxy:        s.cfg.proxyListener(),
 	}
 }
 

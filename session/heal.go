@@ -11,7 +11,9 @@ import (
 
 // Self-healing: a session nobody watches (in the background, or a terminal left open) brings
 // its Envoy back when it exits or its container is removed, with the same bootstrap and the
-// certificate it already has.
+// certificate it already has. When the Docker engine itself goes away (restarted, or Docker
+// Desktop quit and reopened), the session waits for it without giving up and restarts Envoy
+// as soon as it answers again.
 
 // Health is what happened to a session's background work, for `status` and the TUI. It is
 // part of State (its fields appear at the top level of the state file).
@@ -82,12 +84,72 @@ func (s *Session) heal(dead envoy.Proxy) {
 		case <-s.life.Done():
 			return
 		}
+		if s.waitEngine() {
+			// The engine was away (restarted, or Docker Desktop quit): that explains the
+			// failures so far, so the back-off starts over now that it answers.
+			s.mu.Lock()
+			n, s.restartStreak = 0, 1
+			s.mu.Unlock()
+		}
+		if s.life.Err() != nil {
+			return
+		}
 		err := s.restartEnvoy(dead, n+1)
 		if err == nil || errors.Is(err, errReplaced) || s.life.Err() != nil {
 			return
 		}
 		s.log.Warn("restart Envoy failed", "attempt", n+1, "err", err)
 		lastErr = err
+	}
+}
+
+// enginePollInterval is how often a session whose Docker engine went away asks whether it
+// is back: a fraction of the issue's 5 s from the engine answering to names answering, the
+// rest being Envoy's start (about a second).
+const enginePollInterval = 250 * time.Millisecond
+
+// enginePingTimeout bounds one such question; an engine that answers does so in milliseconds.
+const enginePingTimeout = 2 * time.Second
+
+// engine is a runtime whose engine can go away under a running session (Docker); a native
+// Envoy has none.
+type engine interface {
+	Ping(ctx context.Context) error
+	Endpoint() envoy.DockerEndpoint
+}
+
+// waitEngine returns once the runtime's engine answers, or the session ends. While it does
+// not answer, the health record says so (an engine restart stops every container, Envoy
+// included; nothing can bring Envoy back before the engine is). It reports whether it had
+// to wait. It runs outside any operation, so Leave is never held up by a missing engine.
+func (s *Session) waitEngine() bool {
+	eng, ok := s.rt.(engine)
+	if !ok {
+		return false
+	}
+	waited := false
+	for {
+		ctx, cancel := context.WithTimeout(s.life, enginePingTimeout)
+		err := eng.Ping(ctx)
+		cancel()
+		if err == nil || s.life.Err() != nil {
+			if waited {
+				s.log.Info("the Docker engine answers again; restarting Envoy", "endpoint", eng.Endpoint().String())
+			}
+			return waited
+		}
+		if !waited {
+			waited = true
+			s.log.Warn("the Docker engine does not answer; Envoy is restarted once it does", "err", err)
+			s.setHealth(func(h *Health) {
+				h.EnvoyProblem = fmt.Sprintf("the Docker engine at %s does not answer; Envoy is restarted (same certificate) once it does", eng.Endpoint())
+			})
+		}
+		select {
+		case <-time.After(enginePollInterval):
+		case <-s.life.Done():
+			return waited
+		}
 	}
 }
 

@@ -15,8 +15,11 @@ func (s *Session) openHosts() error {
 	return nil
 }
 
-// writeHosts makes the hosts block hold the state's services.
+// writeHosts makes the hosts block hold the state's services; proxy mode has none.
 func (s *Session) writeHosts() error {
+	if s.cfg.Mode == ModeProxy {
+		return nil
+	}
 	return s.step(StepHosts, func() (string, error) {
 		if err := s.openHosts(); err != nil {
 			return "", err

@@ -19,6 +19,8 @@ type planInput struct {
 	TrustDomains []string // the mesh's trust domain, then its aliases
 	AddressRange netip.Prefix
 	BareNames    bool
+	// Proxy is proxy mode's listener; nil in hosts mode. Proxy mode allocates no addresses.
+	Proxy *envoy.ProxyListener
 }
 
 // planWarning is something the user should hear about a planned service; planning does not log.
@@ -27,7 +29,7 @@ type planWarning struct{ Service, Msg string }
 // makePlan resolves names into the Envoy plan and what the hosts file gets. Names that lead to
 // the same service count once; addresses are allocated in the order given.
 func makePlan(in planInput, names []string) (envoy.Plan, []JoinedService, []planWarning, error) {
-	plan := envoy.Plan{Gateway: in.Gateway, TrustDomains: in.TrustDomains}
+	plan := envoy.Plan{Gateway: in.Gateway, TrustDomains: in.TrustDomains, Proxy: in.Proxy}
 	var joined []JoinedService
 	var warnings []planWarning
 	taken := map[netip.Addr]bool{}
@@ -49,18 +51,26 @@ func makePlan(in planInput, names []string) (envoy.Plan, []JoinedService, []plan
 		for _, w := range svc.Warnings {
 			warnings = append(warnings, planWarning{svc.Key(), w})
 		}
-		addr, err := hosts.Allocator{Prefix: in.AddressRange}.AddressFor(svc.Key(), taken)
-		if err != nil {
-			return plan, nil, nil, err
+		es := envoy.Service{Key: svc.Key(), Host: svc.Hosts[0]}
+		if in.Proxy == nil {
+			addr, err := hosts.Allocator{Prefix: in.AddressRange}.AddressFor(svc.Key(), taken)
+			if err != nil {
+				return plan, nil, nil, err
+			}
+			taken[addr] = true
+			es.ListenIP = addr
 		}
-		taken[addr] = true
-		es := envoy.Service{Key: svc.Key(), Host: svc.Hosts[0], ListenIP: addr}
 		if svc.IdentitiesExact {
 			es.Identities = svc.Identities
 		} else {
 			warnings = append(warnings, planWarning{svc.Key(), "pods could not be read: accepting any identity of the trust domain"})
 		}
-		js := JoinedService{Key: svc.Key(), Addr: addr.String(), Identities: es.Identities, Exact: svc.IdentitiesExact, Warnings: svc.Warnings}
+		js := JoinedService{Key: svc.Key(), Identities: es.Identities, Exact: svc.IdentitiesExact, Warnings: svc.Warnings}
+		if in.Proxy != nil {
+			js.Proxy = "http://" + in.Proxy.Addr()
+		} else {
+			js.Addr = es.ListenIP.String()
+		}
 		for _, p := range svc.Ports {
 			proto := envoyProtocol(p.Protocol)
 			es.Ports = append(es.Ports, envoy.Port{Number: p.Number, Protocol: proto})
@@ -75,7 +85,31 @@ func makePlan(in planInput, names []string) (envoy.Plan, []JoinedService, []plan
 	if in.BareNames {
 		warnings = append(warnings, addBareNames(joined)...)
 	}
+	if in.Proxy != nil {
+		routeNames(plan.Services, joined)
+	}
 	return plan, joined, warnings, nil
+}
+
+// routeNames gives proxy mode's Envoy the names to route on. A name two joined services
+// claim (a ServiceEntry host that is also a Service's name) goes to the first, as the first
+// line of a hosts file would win; the second's is noted in Unmapped.
+func routeNames(plan []envoy.Service, joined []JoinedService) {
+	owner := map[string]string{}
+	for i := range joined {
+		var names []string
+		for _, n := range joined[i].Names {
+			key := strings.ToLower(n)
+			if other, taken := owner[key]; taken {
+				joined[i].Unmapped = append(joined[i].Unmapped, fmt.Sprintf("%s: routed to %s, joined first", n, other))
+				continue
+			}
+			owner[key] = joined[i].Key
+			names = append(names, n)
+		}
+		joined[i].Names = names
+		plan[i].Names = slices.Clone(names)
+	}
 }
 
 // joinable says why a service cannot be joined, or nil.

@@ -62,7 +62,7 @@ func PreviewJoin(ctx context.Context, cfg Config) (*Preview, error) {
 	}
 	plan, joined, warnings, err := makePlan(planInput{
 		Lookup: catalog.Lookup, Gateway: gw, TrustDomains: append([]string{meshCfg.TrustDomain}, meshCfg.Aliases...),
-		AddressRange: cfg.AddressRange, BareNames: cfg.BareNames,
+		AddressRange: cfg.AddressRange, BareNames: cfg.BareNames, Proxy: cfg.proxyListener(),
 	}, cfg.Services)
 	if err != nil {
 		return nil, err
@@ -74,6 +74,10 @@ func PreviewJoin(ctx context.Context, cfg Config) (*Preview, error) {
 	}
 	if p.Envoy, err = envoy.PreviewConfig(plan); err != nil {
 		return nil, err
+	}
+	if cfg.Mode == ModeProxy {
+		p.HostsFile = "" // proxy mode leaves it alone
+		return p, nil
 	}
 	if p.HostsDiff, err = hostsDiff(cfg.HostsFile, hostsEntries(joined), p); err != nil {
 		return nil, err

@@ -147,8 +147,12 @@ func Open(ctx context.Context, cfg Config) (_ *Session, err error) {
 			s.Close()
 		}
 	}()
-	if err := s.openHosts(); err != nil {
-		return nil, err
+	// Opened (and locked) now, so that a hosts file we cannot write fails before anything
+	// starts; proxy mode never touches it.
+	if s.cfg.Mode != ModeProxy {
+		if err := s.openHosts(); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.discover(ctx); err != nil {
 		return nil, err
@@ -384,7 +388,10 @@ func prepare(cfg Config) (*Session, error) {
 	life, endLife := context.WithCancel(context.Background())
 	s := &Session{cfg: cfg, log: cfg.Log, store: st, id: newID(), identity: id, ops: make(chan struct{}, 1),
 		life: life, endLife: endLife, proxyDone: make(chan struct{})}
-	s.state = State{ID: s.id, PID: os.Getpid(), Started: time.Now(), Context: cfg.Context, Runtime: cfg.Runtime, HostsFile: cfg.HostsFile, Phase: PhaseJoining}
+	s.state = State{ID: s.id, PID: os.Getpid(), Started: time.Now(), Context: cfg.Context, Runtime: cfg.Runtime, HostsFile: cfg.HostsFile, Phase: PhaseJoining, Mode: cfg.Mode}
+	if p := cfg.proxyListener(); p != nil {
+		s.state.ProxyAddr, s.state.HostsFile = p.Addr(), ""
+	}
 	return s, nil
 }
 

@@ -28,7 +28,9 @@ type State struct {
 	Identity    string    `json:"identity,omitempty"`
 	Gateway     string    `json:"gateway,omitempty"`
 	Runtime     string    `json:"runtime,omitempty"`
-	Network     string    `json:"network,omitempty"` // docker runtime: host or published
+	Mode        string    `json:"mode,omitempty"`      // hosts or proxy
+	ProxyAddr   string    `json:"proxyAddr,omitempty"` // proxy mode: the forward proxy's 127.0.0.1:port
+	Network     string    `json:"network,omitempty"`   // docker runtime: host or published
 	ContainerID string    `json:"containerID,omitempty"`
 	EnvoyPID    int       `json:"envoyPID,omitempty"`
 	AdminAddr   string    `json:"adminAddr,omitempty"`
@@ -47,9 +49,11 @@ type State struct {
 
 // JoinedService is one service reachable from this machine.
 type JoinedService struct {
-	Key        string   `json:"key"`   // name.namespace
-	Names      []string `json:"names"` // what resolves to Addr through the hosts file
-	Addr       string   `json:"addr"`  // loopback address
+	Key   string   `json:"key"`   // name.namespace
+	Names []string `json:"names"` // what resolves to Addr through the hosts file
+	Addr  string   `json:"addr"`  // loopback address; "" in proxy mode
+	// Proxy is the forward proxy's URL to reach it through, in proxy mode (http://127.0.0.1:15080).
+	Proxy      string   `json:"proxy,omitempty"`
 	Ports      []Port   `json:"ports"`
 	Identities []string `json:"identities,omitempty"`
 	Exact      bool     `json:"identitiesExact"`

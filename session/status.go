@@ -54,7 +54,9 @@ func ReadStatus(ctx context.Context, stateDir string) (Status, error) {
 	out := Status{Running: alive, State: state}
 	var stats map[string]uint64
 	var p50s map[string]time.Duration
-	if alive && state.AdminAddr != "" {
+	// An Envoy being brought back (its engine restarting, say) has no counters to read; the
+	// state's EnvoyProblem says what is going on instead.
+	if alive && state.AdminAddr != "" && state.EnvoyProblem == "" {
 		stats, p50s, err = envoyStatsAndP50(ctx, envoy.AdminEndpoint{Addr: state.AdminAddr, Token: state.AdminToken})
 		if err != nil {
 			return out, fmt.Errorf("read the local Envoy's stats at %s: %w", state.AdminAddr, err)

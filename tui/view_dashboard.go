@@ -69,7 +69,7 @@ func (m *Model) dashboardView(st styles) []string {
 		ps := ansi.Truncate(strings.Join(ports, ","), 14, "…")
 		// The first column marks the cursor row (›, the whole row reversed) or a row with
 		// problems (!, red); styles go on whole plain pieces, never cut.
-		row := fmt.Sprintf(" %-*s %-15s %-14s %6d %5d %8s", nameW, ansi.Truncate(s.CallName(), nameW, "…"), s.Addr, ps, s.Requests, s.Errors, fmtP50(s.P50, s.P50Known))
+		row := fmt.Sprintf(" %-*s %-15s %-14s %6d %5d %8s", nameW, ansi.Truncate(s.CallName(), nameW, "…"), s.Where(), ps, s.Requests, s.Errors, fmtP50(s.P50, s.P50Known))
 		var line string
 		switch {
 		case i == m.dashCursor:

@@ -91,6 +91,7 @@ func (e *EnumFlag) Set(v string) error {
 // The values of the enumerated flags, each list defined once.
 var (
 	runtimeValues      = project.Runtimes
+	modeValues         = project.Modes
 	envoyNetworkValues = []string{string(envoy.NetworkAuto), string(envoy.NetworkHost), string(envoy.NetworkPublished)}
 	sudoValues         = []string{"auto", "always", "never"}
 	outputValues       = []string{"table", "json", "yaml"}

@@ -61,8 +61,14 @@ func doctorRun(ctx context.Context, g *globals, o *doctorOptions, args []string)
 		env.Client, env.RESTConfig, env.Context = k.client, k.config, k.contextName
 		env.Services = qualify(services, k.namespace)
 	}
+	if o.mode == session.ModeProxy {
+		env.ProxyPort = o.proxyPort
+	}
 	if st, err := session.ReadStatus(ctx, g.stateDir); err == nil && st.Running && st.State != nil {
 		env.Ours = map[netip.AddrPort]bool{}
+		if ap, err := netip.ParseAddrPort(st.State.ProxyAddr); err == nil {
+			env.Ours[ap] = true
+		}
 		for _, js := range st.State.Services {
 			addr, err := netip.ParseAddr(js.Addr)
 			if err != nil {

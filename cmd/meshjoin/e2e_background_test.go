@@ -320,6 +320,8 @@ func TestBackgroundSessionHealsEnvoy(t *testing.T) {
 		return err == nil
 	})
 	t.Logf("ratings answered again %s after the container was killed", time.Since(killed).Round(10*time.Millisecond))
+	// The restart is counted once every listener is confirmed; requests may pass a moment before.
+	waitUntil(t, 60*time.Second, "status to count the restart", func() bool { return e.bgStatus().State.EnvoyRestarts > 0 })
 	st := e.bgStatus()
 	if !st.Ready() || st.State.ID != id || st.State.EnvoyRestarts != 1 {
 		t.Errorf("after the restart: ready %v, session %s (want %s), restarts %d", st.Ready(), st.State.ID, id, st.State.EnvoyRestarts)

@@ -8,11 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshjoin/meshjoin/doctor"
 )
 
 // A join through a docker CLI context (made by the real docker CLI in a config directory of
-// its own, DOCKER_HOST unset) reaches the real engine; a context that points nowhere fails
-// with the context and endpoint named, a Next: hint, and nothing left behind.
+// its own, DOCKER_HOST unset) reaches the real engine, and doctor names that context and its
+// endpoint; a context that points nowhere fails (join and doctor) with the context and
+// endpoint named, a Next: hint, and nothing left behind.
 func TestJoinThroughDockerContext(t *testing.T) {
 	e := newEnv(t)
 	cfgDir := t.TempDir()
@@ -41,12 +44,24 @@ func TestJoinThroughDockerContext(t *testing.T) {
 		t.Fatalf("through context mj-engine: %v\n%s", err, r.stderr)
 	}
 	r.interrupt(t)
+	// doctor names the engine it checked, and the context that chose it.
+	_, rep, _ := e.runDoctor(e.doctorArgs("ratings.bookinfo")...)
+	if v := verdicts(rep)["envoy runtime"]; v.Verdict != doctor.Pass || !strings.Contains(v.Detail, `docker context "mj-engine" (unix:///var/run/docker.sock`) {
+		t.Errorf("doctor through context mj-engine: %+v", v)
+	}
 
 	e.extraEnv = []string{"DOCKER_CONFIG=" + cfgDir, "DOCKER_CONTEXT=mj-nowhere"}
 	code, _, stderr := e.run(join...)
 	if code != exitUnreachable || !strings.Contains(stderr, `docker context "mj-nowhere"`) ||
-		!strings.Contains(stderr, "nothing.sock") || !strings.Contains(stderr, "Next: ") {
+		!strings.Contains(stderr, "no socket at "+filepath.Join(cfgDir, "nothing.sock")) || !strings.Contains(stderr, "Next: ") ||
+		!strings.Contains(stderr, "docker context use default") {
 		t.Fatalf("context pointing nowhere: exit %d\n%s", code, stderr)
+	}
+	code, rep, _ = e.runDoctor(e.doctorArgs("ratings.bookinfo")...)
+	if v := verdicts(rep)["envoy runtime"]; code != exitUnreachable || v.Verdict != doctor.Fail ||
+		!strings.Contains(v.Detail, `docker context "mj-nowhere"`) || !strings.Contains(v.Detail, "nothing.sock") ||
+		!strings.Contains(v.Fix, "docker context use default") {
+		t.Errorf("doctor through context mj-nowhere: exit %d, %+v", code, v)
 	}
 	e.extraEnv = []string{"DOCKER_CONFIG=" + cfgDir, "DOCKER_CONTEXT=mj-missing"}
 	code, _, stderr = e.run(join...)

@@ -43,6 +43,7 @@ func classify(err error) (int, string) {
 		flagErr   *FlagError
 		ideFile   *ide.InvalidFileError
 		ideConfig *ide.UnknownConfigurationError
+		engine    *envoy.EngineError
 	)
 	var coded exitCoder
 	switch {
@@ -69,7 +70,9 @@ func classify(err error) (int, string) {
 	case errors.Is(err, certs.ErrCAUnreachable), errors.Is(err, certs.ErrCAUntrusted):
 		return exitUnreachable, caHint(err, "the CA is reached through the gateway's port 15012 (Istio's expose-istiod sample); --ca-address overrides it")
 	case errors.Is(err, envoy.ErrDockerContext):
-		return exitEnvironment, "check the context with `docker context inspect`, choose another (`docker context use`, DOCKER_CONTEXT) or set DOCKER_HOST; or run Envoy without Docker: --runtime native"
+		return exitEnvironment, envoy.DockerContextNext
+	case errors.As(err, &engine):
+		return exitUnreachable, engine.Next()
 	case errors.Is(err, envoy.ErrDockerUnreachable):
 		return exitUnreachable, "start Docker or point the docker CLI at a running engine (`docker context ls`, DOCKER_CONTEXT, DOCKER_HOST), or run Envoy without it: --runtime native (needs `envoy` on PATH)"
 	case errors.Is(err, session.ErrNoConfigContact):
@@ -78,6 +81,8 @@ func classify(err error) (int, string) {
 		return exitEnvironment, "run Envoy as a process of yours: --runtime native (needs `envoy` on PATH, or --envoy-path)"
 	case errors.Is(err, envoy.ErrImageUnavailable):
 		return exitEnvironment, "pull or load the image (`docker pull envoyproxy/envoy:v1.40.0`), or name another with --envoy-image"
+	case errors.As(err, &inUse) && inUse.Listener == envoy.ProxyListenerName:
+		return exitConflict, "something else listens there: stop it, or give the proxy another port with --proxy-port"
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
 	case errors.As(err, &missing):

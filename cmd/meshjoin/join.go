@@ -26,6 +26,8 @@ type joinOptions struct {
 	hostsFile, addressRange                                         string
 	bareNames                                                       bool
 	runtime, envoyNetwork, envoyImage, envoyPath                    string
+	mode                                                            string // hosts or proxy
+	proxyPort                                                       int
 	sudo                                                            string
 	config, profile                                                 string           // the project file and its profile (projectfile.go)
 	project                                                         project.Resolved // what the project file said, applied under the flags
@@ -118,12 +120,22 @@ func (o *joinOptions) withSessionFlags(g *globals, cfg session.Config, prefix ne
 		Identity: o.identity, Revision: o.revision,
 		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
-		ElevateHosts: o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile)),
-		Runtime:      o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
+		ElevateHosts: o.elevateHosts(),
+		Mode:         o.mode, ProxyPort: o.proxyPort,
+		Runtime: o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
 		StateDir: g.stateDir, Log: g.log,
 	}
 	more.Client, more.Dynamic, more.Context, more.Services, more.MeshFile = cfg.Client, cfg.Dynamic, cfg.Context, cfg.Services, cfg.MeshFile
 	return more
+}
+
+// elevateHosts is whether the hosts file is written through sudo: never in proxy mode, which
+// leaves it alone.
+func (o *joinOptions) elevateHosts() bool {
+	if o.mode == session.ModeProxy {
+		return false
+	}
+	return o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile))
 }
 
 // prefix parses --address-range.
@@ -164,7 +176,7 @@ func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
 		for _, p := range js.Ports {
 			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Addr, strings.Join(ports, ","), js.TryCommand())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Where(), strings.Join(ports, ","), js.TryCommand())
 	}
 	tw.Flush()
 }

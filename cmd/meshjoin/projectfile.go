@@ -105,13 +105,17 @@ func (o *joinOptions) applyProject(f *pflag.FlagSet) error {
 	if r.CertTTL > 0 {
 		ttl = r.CertTTL.String()
 	}
+	proxyPort := ""
+	if r.ProxyPort > 0 {
+		proxyPort = fmt.Sprint(r.ProxyPort)
+	}
 	idle := ""
 	if r.IdleTimeout > 0 {
 		idle = r.IdleTimeout.String()
 	}
 	for _, s := range []struct{ flag, value string }{
 		{"context", r.Context}, {"identity", identity}, {"cert-ttl", ttl}, {"bare-names", bare},
-		{"runtime", r.Runtime}, {"envoy-image", r.EnvoyImage}, {"hosts-file", r.HostsFile}, {"idle-timeout", idle},
+		{"runtime", r.Runtime}, {"mode", r.Mode}, {"proxy-port", proxyPort}, {"envoy-image", r.EnvoyImage}, {"hosts-file", r.HostsFile}, {"idle-timeout", idle},
 		{"address-range", r.AddressRange}, {"mesh-file", r.MeshFile},
 	} {
 		if err := set(s.flag, s.value); err != nil {

@@ -137,6 +137,10 @@ func execForwarding(g *globals, command []string, vars []daemon.EnvVar, st daemo
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
 	child.Env = os.Environ()
 	for _, v := range vars {
+		if slices.Contains(daemon.NoProxyVariables, v.Name) && os.Getenv(v.Name) != "" {
+			// Proxy mode: what the user already keeps direct stays direct.
+			v.Value += "," + os.Getenv(v.Name)
+		}
 		child.Env = append(child.Env, v.Name+"="+v.Value)
 	}
 	// On a terminal the command stays in the terminal's process group, which gets Ctrl-C

@@ -1,4 +1,4 @@
-//go:build soak
+//go:build soak && linux
 
 package main
 
@@ -11,12 +11,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshjoin/meshjoin/testbed"
 )
 
 // `make soak` (not CI): a session with a 30 s certificate under steady requests for
 // -soak.duration, reporting failed requests (goal 0) and meshjoin's and Envoy's memory, open
 // files and threads at the start and the end (goal: flat). meshjoin has no endpoint that
-// reports its goroutines; its OS threads stand in for them.
+// reports its goroutines; its OS threads stand in for them. Envoy runs in a private Docker
+// engine (see privateEngine): a container living ten minutes in the machine's engine would
+// fail every other test's check that no meshjoin container is left behind.
 
 var soakDuration = flag.Duration("soak.duration", 10*time.Minute, "how long TestSoak sends requests")
 
@@ -48,11 +52,30 @@ func figuresOf(t *testing.T, pid int) procFigures {
 	return f
 }
 
+// loadAverage is the machine's 1, 5 and 15 minute load averages, from /proc/loadavg.
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 func TestSoak(t *testing.T) {
 	e := newEnv(t)
-	r := e.startJoin(append(e.faultJoinArgs("ratings.bookinfo"), "--cert-ttl", "30s")...)
+	eng := startPrivateEngine(t)
+	eng.loadImage(t, testbed.EnvoyImage)
+	e.extraEnv = []string{"DOCKER_HOST=" + eng.host, "DOCKER_CONTEXT="}
+	// Addresses of its own: the fault tests' range would be held for ten minutes.
+	r := e.startJoin(append(setFlag(t, e.faultJoinArgs("ratings.bookinfo"), "--address-range", "127.88.0.0/16"), "--cert-ttl", "30s")...)
 	addr := e.addr("ratings.bookinfo")
-	envoyPID := inspectContainer(t, e.state().ContainerID).State.Pid
+	c, err := eng.client(t).ContainerInspect(context.Background(), e.state().ContainerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envoyPID := c.State.Pid
+	t.Logf("load average at the start: %s", loadAverage())
 	meshjoinStart, envoyStart := figuresOf(t, r.cmd.Process.Pid), figuresOf(t, envoyPID)
 
 	ctx, cancel := context.WithTimeout(context.Background(), *soakDuration)
@@ -84,6 +107,7 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak %s, certificate TTL 30s: %d requests, %d failed (first: %v), %d renewals", *soakDuration, sent, failed, firstErr, st.Renewals)
 	t.Logf("meshjoin start: %s; end: %s", meshjoinStart, meshjoinEnd)
 	t.Logf("envoy    start: %s; end: %s", envoyStart, envoyEnd)
+	t.Logf("load average at the end: %s", loadAverage())
 	if failed > 0 {
 		t.Errorf("%d of %d requests failed; first: %v", failed, sent, firstErr)
 	}

@@ -114,6 +114,12 @@ func printStatus(s Streams, st session.Status) error {
 		envoyHow += ", " + state.Network + " network"
 	}
 	fmt.Fprintf(s.Out, "Gateway %s, Envoy %s\n", state.Gateway, envoyHow)
+	if state.ProxyAddr != "" {
+		fmt.Fprintf(s.Out, "Proxy mode: HTTP forward proxy at http://%s (no hosts file; `meshjoin env` exports HTTP_PROXY)\n", state.ProxyAddr)
+	}
+	if state.EnvoyProblem != "" {
+		fmt.Fprintf(s.Out, "Envoy down: %s\n", state.EnvoyProblem)
+	}
 	if state.LastError != "" {
 		fmt.Fprintf(s.Out, "Last renewal error: %s\n", state.LastError)
 	}
@@ -124,7 +130,7 @@ func printStatus(s Streams, st session.Status) error {
 		for _, p := range ss.Ports {
 			ports = append(ports, mesh.PortLabel(p.Number, p.Protocol))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", ss.Key, ss.Addr, strings.Join(ports, ","), ss.Requests, ss.Errors, ss.Problem)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", ss.Key, ss.Where(), strings.Join(ports, ","), ss.Requests, ss.Errors, ss.Problem)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

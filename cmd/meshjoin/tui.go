@@ -57,6 +57,8 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.addressRange, "address-range", session.DefaultAddressRange.String(), "loopback range for the services' addresses")
 	f.BoolVar(&o.bareNames, "bare-names", false, "also map the bare service name (e.g. ratings) when unambiguous")
 	StringEnumFlag(f, &o.runtime, "runtime", "", session.DefaultRuntime, runtimeValues, "how to run Envoy")
+	StringEnumFlag(f, &o.mode, "mode", "", session.DefaultMode, modeValues, "hosts: a loopback address per service, names in the hosts file; proxy: an HTTP proxy on 127.0.0.1 (no hosts file, no root; clients use HTTP_PROXY)")
+	f.IntVar(&o.proxyPort, "proxy-port", session.DefaultProxyPort, "proxy mode: the HTTP proxy's port on 127.0.0.1")
 	StringEnumFlag(f, &o.envoyNetwork, "envoy-network", "", session.DefaultEnvoyNetwork, envoyNetworkValues, "how the Envoy container reaches this machine (host: Linux engines, published: Docker Desktop)")
 	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
 	f.StringVar(&o.envoyPath, "envoy-path", session.DefaultEnvoyPath, "Envoy binary (native runtime)")
@@ -102,7 +104,7 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 	if f := cfg.MeshFile; identity == "" && f != nil && f.Certificate != nil {
 		identity = f.Certificate.Identity
 	}
-	elevate := o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile))
+	elevate := o.elevateHosts()
 	if elevate {
 		// sudo cannot ask for a password once the TUI owns the screen: ask now.
 		fmt.Fprintln(g.streams.Err, "meshjoin writes the hosts file through sudo:")
