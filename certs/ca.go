@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -22,6 +23,10 @@ import (
 // DefaultCAServerName is the TLS server name of istiod without a revision.
 // A revisioned control plane uses istiod-<rev>.istio-system.svc.
 const DefaultCAServerName = "istiod.istio-system.svc"
+
+// reconnectWait bounds the fresh connection attempt Sign makes when the last
+// one failed.
+const reconnectWait = 3 * time.Second
 
 // CAConfig says where the mesh CA is and how to trust it.
 type CAConfig struct {
@@ -129,6 +134,13 @@ func (c *CAClient) Sign(ctx context.Context, csrPEM []byte, ttl time.Duration, t
 	if c.cfg.ClusterID != "" {
 		kv = append(kv, "ClusterID", c.cfg.ClusterID)
 	}
+	if c.conn.GetState() == connectivity.TransientFailure {
+		// A connection that failed before is in gRPC's back-off, and a call now would fail
+		// with its old error: try to connect afresh first (the call reports the failure).
+		wait, cancel := context.WithTimeout(ctx, reconnectWait)
+		_ = c.Reachable(wait)
+		cancel()
+	}
 	ctx = metadata.AppendToOutgoingContext(ctx, kv...)
 	resp, err := c.client.CreateCertificate(ctx, &securityv1alpha1.IstioCertificateRequest{
 		Csr:              string(csrPEM),
@@ -151,6 +163,25 @@ func (c *CAClient) Sign(ctx context.Context, csrPEM []byte, ttl time.Duration, t
 		return nil, fmt.Errorf("%w: the mesh CA at %s returned no certificate", ErrBadCertificate, c.cfg.Address)
 	}
 	return chain, nil
+}
+
+// Reachable says whether the CA completes a TLS handshake now, without a token
+// or a CSR (nil: it does; the next Sign then goes out on that connection). It
+// connects at once, cutting short gRPC's own reconnect back-off, which grows
+// to two minutes during an outage and would otherwise hold every Sign to its
+// schedule, and waits until ctx ends for the connection to be ready.
+func (c *CAClient) Reachable(ctx context.Context) error {
+	c.conn.ResetConnectBackoff()
+	c.conn.Connect()
+	for {
+		s := c.conn.GetState()
+		if s == connectivity.Ready {
+			return nil
+		}
+		if !c.conn.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("%w: the mesh CA at %s does not answer (connection %s)", ErrCAUnreachable, c.cfg.Address, strings.ToLower(s.String()))
+		}
+	}
 }
 
 // Close releases the connection.

@@ -51,6 +51,10 @@ const (
 // renewal time, the rotator renews within this of waking.
 const DefaultWakeCheck = 10 * time.Second
 
+// DefaultProbeInterval is how often Rotator.Probe checks an unreachable CA when
+// Rotator.ProbeInterval is zero: one TLS handshake a second, no token.
+const DefaultProbeInterval = time.Second
+
 // Rotator keeps a certificate fresh: it renews at half-life (at once when the
 // machine wakes from a sleep past it) and, when renewal fails, retries with
 // exponential back-off, never waiting past the certificate's expiry nor more
@@ -62,9 +66,19 @@ type Rotator struct {
 
 	// OnRenew receives each new bundle, from Run's goroutine. Nil: ignored.
 	OnRenew func(*Bundle)
-	// OnError receives each failed attempt, with when the next one is. Nil:
+	// OnError receives each failed attempt as a [*Failure] (when the failures
+	// began, the certificate still in use, when the next attempt is). Nil:
 	// ignored.
 	OnError func(error)
+
+	// Probe, when set, checks cheaply (no token, no CSR) whether the CA answers
+	// again. While a retry after an unreachable CA ([ErrCAUnreachable]) waits,
+	// it is called every ProbeInterval, and its first success ends the wait: the
+	// session recovers within about a ProbeInterval of the CA answering, while
+	// full attempts stay on the back-off's schedule.
+	Probe func(ctx context.Context) error
+	// ProbeInterval is the pace of Probe. Zero: DefaultProbeInterval.
+	ProbeInterval time.Duration
 
 	// BackOff spaces retries after failures; it is Reset after each success.
 	// Nil: exponential from 1 s, doubling, up to 2 min, ±20 % jitter.
@@ -98,17 +112,17 @@ func (r *Rotator) Run(ctx context.Context, current *Bundle) error {
 		}
 	}
 	bo.Reset()
-	var lastSuccess time.Time
+	var lastSuccess, failingSince time.Time
 	for {
 		if current != nil && !r.waitUntil(ctx, current.RenewAt(), lastSuccess) {
 			return nil
 		}
-		next, err := r.attempt(ctx)
+		next, err := r.attempt(ctx, current)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err == nil {
-			current, lastSuccess = next, r.now()
+			current, lastSuccess, failingSince = next, r.now(), time.Time{}
 			if r.OnRenew != nil {
 				r.OnRenew(next)
 			}
@@ -125,17 +139,61 @@ func (r *Rotator) Run(ctx context.Context, current *Bundle) error {
 		if d == backoff.Stop {
 			d = defaultMaxRetry
 		}
-		d = r.retryCap(d, current)
+		now := r.now()
+		d = r.retryCap(d, current, now)
 		if !lastSuccess.IsZero() {
-			d = max(d, MinRenewInterval-r.now().Sub(lastSuccess))
+			d = max(d, MinRenewInterval-now.Sub(lastSuccess))
+		}
+		if failingSince.IsZero() {
+			failingSince = now
+		}
+		f := &Failure{Err: err, Since: failingSince, At: now, Retry: d}
+		if current != nil {
+			f.Identity, f.CertNotAfter = current.Identity.SPIFFEID(), current.NotAfter
 		}
 		if r.OnError != nil {
-			r.OnError(r.describe(err, current, d))
+			r.OnError(f)
 		}
-		if !r.sleep(ctx, d) {
+		if !r.waitRetry(ctx, d, r.Probe != nil && errors.Is(err, ErrCAUnreachable)) {
 			return nil
 		}
 	}
+}
+
+// waitRetry waits d before the next attempt, checking the wall clock every
+// WakeCheck (a machine asleep stops the timer) and, when probe is set, ending
+// early once Probe says the CA answers; false when ctx ended first.
+func (r *Rotator) waitRetry(ctx context.Context, d time.Duration, probe bool) bool {
+	at := r.now().Add(d)
+	step := r.WakeCheck
+	if step <= 0 {
+		step = DefaultWakeCheck
+	}
+	every := r.ProbeInterval
+	if every <= 0 {
+		every = DefaultProbeInterval
+	}
+	if probe {
+		step = min(step, every)
+	}
+	for {
+		wait := at.Sub(r.now())
+		if wait <= 0 {
+			return true
+		}
+		if !r.sleep(ctx, min(wait, step)) {
+			return false
+		}
+		if probe && r.now().Before(at) && r.probe(ctx, every) == nil {
+			return true
+		}
+	}
+}
+
+func (r *Rotator) probe(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return r.Probe(ctx)
 }
 
 // waitUntil waits until the wall clock reaches at, and MinRenewInterval has
@@ -163,22 +221,29 @@ func (r *Rotator) waitUntil(ctx context.Context, at, lastSuccess time.Time) bool
 // retryCap shortens the back-off d so that a retry never comes after the
 // current certificate's expiry, nor later than urgentRetryMax once it is
 // within urgentWindow of expiring (or expired, or there is none).
-func (r *Rotator) retryCap(d time.Duration, current *Bundle) time.Duration {
+func (r *Rotator) retryCap(d time.Duration, current *Bundle, now time.Time) time.Duration {
 	if current == nil {
 		return min(d, urgentRetryMax)
 	}
-	left := current.NotAfter.Sub(r.now())
-	if left <= urgentWindow {
+	left := current.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
 		return min(d, urgentRetryMax)
+	case left <= urgentWindow:
+		return min(d, urgentRetryMax, left)
 	}
 	return min(d, left-urgentWindow)
 }
 
-func (r *Rotator) attempt(ctx context.Context) (*Bundle, error) {
+// attempt issues a bundle. An attempt that hangs (a CA behind a black hole) is
+// cut where a retry would be due: after urgentRetryMax once current is within
+// urgentWindow of expiring, and never later than that window's start.
+func (r *Rotator) attempt(ctx context.Context, current *Bundle) (*Bundle, error) {
 	timeout := r.AttemptTimeout
 	if timeout == 0 {
 		timeout = DefaultAttemptTimeout
 	}
+	timeout = min(timeout, max(urgentRetryMax, r.retryCap(timeout, current, r.now())))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	b, err := r.Issuer.Issue(ctx)
@@ -186,21 +251,6 @@ func (r *Rotator) attempt(ctx context.Context) (*Bundle, error) {
 		err = errors.New("issuer returned no bundle")
 	}
 	return b, err
-}
-
-// describe says what failed, whether the current certificate still serves,
-// and when the next attempt is.
-func (r *Rotator) describe(err error, current *Bundle, retry time.Duration) error {
-	switch {
-	case current == nil:
-		return fmt.Errorf("get a workload certificate (next attempt in %s): %w", retry.Round(time.Second), err)
-	case r.now().Before(current.NotAfter):
-		return fmt.Errorf("renew the certificate for %s (the current one stays in use until %s; next attempt in %s): %w",
-			current.Identity, current.NotAfter.UTC().Format(time.RFC3339), retry.Round(time.Second), err)
-	default:
-		return fmt.Errorf("%w (%s, at %s) and renewing it failed (next attempt in %s): %w",
-			ErrCertExpired, current.Identity, current.NotAfter.UTC().Format(time.RFC3339), retry.Round(time.Second), err)
-	}
 }
 
 func (r *Rotator) now() time.Time {
@@ -226,4 +276,49 @@ func (r *Rotator) sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// Failure is one failed renewal attempt, as OnError receives it.
+type Failure struct {
+	Err error
+	// Since is the first failed attempt since the last success (or the start).
+	Since time.Time
+	// At is when this attempt failed; the next one is At+Retry, or sooner when
+	// Probe finds the CA answering again.
+	At    time.Time
+	Retry time.Duration
+	// Identity and CertNotAfter describe the certificate still in use; zero
+	// when there is none yet.
+	Identity     string
+	CertNotAfter time.Time
+}
+
+// NextAttempt is when the next attempt is due at the latest.
+func (f *Failure) NextAttempt() time.Time { return f.At.Add(f.Retry) }
+
+// Expired says the certificate in use had expired when the attempt failed.
+func (f *Failure) Expired() bool { return !f.CertNotAfter.IsZero() && !f.At.Before(f.CertNotAfter) }
+
+// Error says what failed, whether the current certificate still serves, and
+// when the next attempt is.
+func (f *Failure) Error() string {
+	retry := f.Retry.Round(time.Second)
+	switch {
+	case f.CertNotAfter.IsZero():
+		return fmt.Sprintf("get a workload certificate (next attempt in %s): %v", retry, f.Err)
+	case !f.Expired():
+		return fmt.Sprintf("renew the certificate for %s (the current one stays in use until %s; next attempt in %s): %v",
+			f.Identity, f.CertNotAfter.UTC().Format(time.RFC3339), retry, f.Err)
+	default:
+		return fmt.Sprintf("%v (%s, at %s) and renewing it failed (next attempt in %s): %v",
+			ErrCertExpired, f.Identity, f.CertNotAfter.UTC().Format(time.RFC3339), retry, f.Err)
+	}
+}
+
+// Unwrap gives the cause, and [ErrCertExpired] once the certificate expired.
+func (f *Failure) Unwrap() []error {
+	if f.Expired() {
+		return []error{ErrCertExpired, f.Err}
+	}
+	return []error{f.Err}
 }

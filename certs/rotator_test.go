@@ -3,8 +3,10 @@ package certs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -409,4 +411,107 @@ func runRotator(t *testing.T, current *certs.Bundle, clock *fakeClock, bo backof
 		recv(t, r.done, "Run to return")
 	})
 	return r
+}
+
+// While the CA is unreachable, Probe is asked every ProbeInterval and its first
+// success ends the wait for the back-off: the session recovers about a second
+// after the CA answers, not at the next scheduled attempt.
+func TestRotatorProbeEndsTheWait(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-15 * time.Second), NotAfter: t0.Add(15 * time.Second)}
+	r := &rotatorRun{
+		clock:   clock,
+		issuer:  &scriptedIssuer{clock: clock, ttl: 30 * time.Second, results: make(chan error, 16), calls: make(chan time.Time, 16)},
+		renewed: make(chan *certs.Bundle, 16),
+		errs:    make(chan error, 16),
+		done:    make(chan error, 1),
+	}
+	var probes atomic.Int32
+	answers := 3 // the CA answers at the third probe
+	rot := &certs.Rotator{
+		Issuer:  r.issuer,
+		OnRenew: func(b *certs.Bundle) { r.renewed <- b },
+		OnError: func(err error) { r.errs <- err },
+		BackOff: &backoff.ExponentialBackOff{InitialInterval: 8 * time.Second, Multiplier: 2, MaxInterval: time.Minute},
+		Probe: func(context.Context) error {
+			if probes.Add(1) < int32(answers) {
+				return errors.New("no answer")
+			}
+			return nil
+		},
+		Clock: clock.Now,
+		After: clock.After,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { r.done <- rot.Run(ctx, current) }()
+	defer func() { cancel(); recv(t, r.done, "Run to return") }()
+
+	r.issue(t, t0, fmt.Errorf("dial: %w", certs.ErrCAUnreachable))
+	var f *certs.Failure
+	if err := recv(t, r.errs, "OnError"); !errors.As(err, &f) || f.Retry != 8*time.Second || !f.Since.Equal(t0) || !f.CertNotAfter.Equal(current.NotAfter) {
+		t.Fatalf("OnError got %#v, want a Failure since t0 retrying in 8s", err)
+	}
+	clock.expectSleep(t, 3*certs.DefaultProbeInterval)
+	r.issue(t, t0.Add(3*certs.DefaultProbeInterval), nil)
+	recv(t, r.renewed, "OnRenew")
+	if n := probes.Load(); n != int32(answers) {
+		t.Errorf("probed %d times, want %d", n, answers)
+	}
+}
+
+// A CA that answers but refuses is not probed: its retries keep the back-off's
+// pace (a probe would succeed at once and turn the back-off into a loop).
+func TestRotatorProbesOnlyAnUnreachableCA(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour)}
+	r := &rotatorRun{
+		clock:   clock,
+		issuer:  &scriptedIssuer{clock: clock, ttl: time.Hour, results: make(chan error, 16), calls: make(chan time.Time, 16)},
+		renewed: make(chan *certs.Bundle, 16),
+		errs:    make(chan error, 16),
+		done:    make(chan error, 1),
+	}
+	rot := &certs.Rotator{
+		Issuer:  r.issuer,
+		OnError: func(err error) { r.errs <- err },
+		BackOff: &backoff.ExponentialBackOff{InitialInterval: 4 * time.Second, Multiplier: 2, MaxInterval: time.Minute},
+		Probe:   func(context.Context) error { t.Error("probed a CA that answered"); return nil },
+		Clock:   clock.Now,
+		After:   clock.After,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { r.done <- rot.Run(ctx, current) }()
+	defer func() { cancel(); recv(t, r.done, "Run to return") }()
+	r.issue(t, t0, fmt.Errorf("refused: %w", certs.ErrCARefused))
+	recv(t, r.errs, "OnError")
+	clock.expectSleep(t, 4*time.Second)
+	r.issue(t, t0.Add(4*time.Second), errors.New("still"))
+	var f *certs.Failure
+	if err := recv(t, r.errs, "OnError"); !errors.As(err, &f) || !f.Since.Equal(t0) || !f.At.Equal(t0.Add(4*time.Second)) || !f.NextAttempt().Equal(t0.Add(12*time.Second)) {
+		t.Errorf("second failure %#v: want Since t0, At t0+4s, next at t0+12s", err)
+	}
+}
+
+// In the last seconds of the certificate's life a retry is not put after its expiry, even
+// where the 10 s cap would allow it: the next attempt is at the expiry at the latest.
+func TestRotatorRetryNotAfterExpiry(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-25 * time.Second), NotAfter: t0.Add(5 * time.Second)}
+	r := runRotator(t, current, clock, &backoff.ExponentialBackOff{InitialInterval: 8 * time.Second, Multiplier: 2, MaxInterval: time.Minute})
+	r.issue(t, t0, errors.New("CA down"))
+	var f *certs.Failure
+	if err := recv(t, r.errs, "OnError"); !errors.As(err, &f) || !f.NextAttempt().Equal(current.NotAfter) {
+		t.Fatalf("OnError got %v, want the next attempt at the expiry %s", err, current.NotAfter)
+	}
+	clock.expectSleep(t, 5*time.Second)
+	r.issue(t, t0.Add(5*time.Second), errors.New("CA down"))
+	if err := recv(t, r.errs, "OnError"); !errors.Is(err, certs.ErrCertExpired) || !strings.Contains(err.Error(), "next attempt in 10s") {
+		t.Errorf("after expiry OnError got %v, want ErrCertExpired and the next attempt in 10s", err)
+	}
+	clock.expectSleep(t, 10*time.Second)
+	r.issue(t, t0.Add(15*time.Second), nil)
+	recv(t, r.renewed, "OnRenew")
 }

@@ -94,6 +94,13 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 			out.Listeners = append(out.Listeners, l)
 		}
 	}
+	if plan.BindInContainer && plan.Proxy == nil {
+		merged, err := publishedResources(out.Listeners)
+		if err != nil {
+			return Resources{}, fmt.Errorf("published listener: %w", err)
+		}
+		out.Listeners = merged
+	}
 	if plan.Proxy != nil {
 		l, err := buildProxyListener(plan)
 		if err != nil {
@@ -161,10 +168,9 @@ func buildListener(name string, plan Plan, svc Service, port Port) (*listenerv3.
 		}
 		filter = &listenerv3.Filter{Name: wellknown.HTTPConnectionManager, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: a}}
 	}
-	host, number := listenAddress(plan, svc, port)
 	l := &listenerv3.Listener{
 		Name:         name,
-		Address:      socketAddress(host, number),
+		Address:      socketAddress(svc.ListenIP.String(), port.Number),
 		StatPrefix:   name,
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}},
 		// Envoy binds with SO_REUSEPORT by default: a second Envoy (another session, another

@@ -105,14 +105,15 @@ var goldenCases = []struct {
 		},
 	},
 	{
-		// Docker Desktop: listeners on 0.0.0.0 with container ports, gateway through HostAlias.
+		// Docker Desktop: one listener on 0.0.0.0 behind the PROXY protocol, a filter chain per
+		// service port, gateway through HostAlias.
 		name: "published_two_services_same_port",
 		plan: publishedPlan(),
 	},
 }
 
 func publishedPlan() Plan {
-	p, _ := Publish(Plan{
+	return Publish(Plan{
 		Gateway:      Gateway{Host: "127.0.0.1", Port: 15443},
 		TrustDomains: []string{"cluster.local"},
 		Services: []Service{
@@ -122,7 +123,6 @@ func publishedPlan() Plan {
 				Ports: []Port{{Number: 9080, Protocol: HTTP}, {Number: 3306, Protocol: TCP}}, Identities: []string{"spiffe://cluster.local/ns/bookinfo/sa/reviews"}},
 		},
 	})
-	return p
 }
 
 // TestBuildResourcesGolden compares the resources with testdata/<case>.json and has the real

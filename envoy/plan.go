@@ -25,9 +25,6 @@ const (
 type Port struct {
 	Number   uint32
 	Protocol Protocol
-	// ContainerPort is where the listener binds inside a container (Plan.BindInContainer);
-	// Publish sets it.
-	ContainerPort uint32
 }
 
 // Service is one mesh destination made reachable on the workstation.
@@ -61,8 +58,9 @@ type Plan struct {
 	// TrustDomains holds the trust domain and its aliases, used for the prefix fallback
 	// "spiffe://<td>/" when a service has no Identities.
 	TrustDomains []string
-	// BindInContainer makes listeners bind 0.0.0.0:<ContainerPort> inside Envoy's own
-	// network namespace, for Docker to publish at ListenIP:Number (see Publish).
+	// BindInContainer serves every service port from one listener on
+	// 0.0.0.0:PublishedContainerPort inside Envoy's own network namespace, which Docker publishes
+	// and meshjoin's Forwarder feeds from ListenIP:Number (see Publish).
 	BindInContainer bool
 	// Proxy, when set, is proxy mode: one forward-proxy listener (proxymode.go) instead of a
 	// listener per service port; the services need Names, not ListenIP.
@@ -127,7 +125,6 @@ func validatePlan(plan Plan) error {
 	}
 	keys := map[string]bool{}
 	addrs := map[netip.AddrPort]string{}
-	containerPorts := map[uint32]string{}
 	for i, svc := range plan.Services {
 		if svc.Key == "" {
 			return fmt.Errorf("service #%d (%s): empty key", i+1, svc.Host)
@@ -175,16 +172,6 @@ func validatePlan(plan Plan) error {
 				return fmt.Errorf("service %q: address %s already used by service %q", svc.Key, ap, other)
 			}
 			addrs[ap] = svc.Key
-			if plan.BindInContainer && plan.Proxy == nil {
-				name := ListenerName(svc.Key, p.Number)
-				if p.ContainerPort == 0 || p.ContainerPort > 65535 {
-					return fmt.Errorf("service %q: port %d: container port %d out of range 1-65535", svc.Key, p.Number, p.ContainerPort)
-				}
-				if other, dup := containerPorts[p.ContainerPort]; dup {
-					return fmt.Errorf("listeners %s and %s: both on container port %d", other, name, p.ContainerPort)
-				}
-				containerPorts[p.ContainerPort] = name
-			}
 		}
 		for _, id := range svc.Identities {
 			if !strings.HasPrefix(id, "spiffe://") || len(id) == len("spiffe://") {

@@ -191,12 +191,17 @@ func validateProxy(plan Plan) error {
 	return nil
 }
 
-// publishProxy is Publish for proxy mode: the one listener binds a container port, which
-// Docker publishes on 127.0.0.1 only.
-func publishProxy(out Plan, services []Service) (Plan, []PublishedPort) {
-	out.Services = services
+// publishProxy is Publish for proxy mode: the one listener binds PublishedContainerPort,
+// which Docker publishes where the user asked for the proxy (PublishedProxy). It routes by
+// name, so no forwarder is needed, and a change of services changes no port either.
+func publishProxy(out Plan) Plan {
 	p := *out.Proxy
-	p.ContainerPort = firstContainerPort
+	p.ContainerPort = PublishedContainerPort
 	out.Proxy = &p
-	return out, []PublishedPort{{Listener: ProxyListenerName, HostIP: p.IP, HostPort: p.Port, ContainerPort: p.ContainerPort}}
+	return out
+}
+
+// PublishedProxy is the port Docker publishes for proxy mode's listener, on 127.0.0.1.
+func PublishedProxy(p ProxyListener) PublishedPort {
+	return PublishedPort{Listener: ProxyListenerName, HostIP: p.IP, HostPort: p.Port, ContainerPort: PublishedContainerPort}
 }

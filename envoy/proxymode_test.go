@@ -47,10 +47,10 @@ func proxyPlan() Plan {
 func TestProxyModeGolden(t *testing.T) {
 	creds := goldenCreds(t)
 	envoyPath := envoyBinary(t)
-	published, ports := Publish(proxyPlan())
-	want := []PublishedPort{{Listener: ProxyListenerName, HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 15080, ContainerPort: firstContainerPort}}
-	if !slices.Equal(ports, want) {
-		t.Errorf("Publish in proxy mode publishes %v, want %v", ports, want)
+	published := Publish(proxyPlan())
+	want := PublishedPort{Listener: ProxyListenerName, HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 15080, ContainerPort: PublishedContainerPort}
+	if got := PublishedProxy(*published.Proxy); got != want || published.Proxy.ContainerPort != PublishedContainerPort {
+		t.Errorf("Publish in proxy mode publishes %v, listener on container port %d; want %v", got, published.Proxy.ContainerPort, want)
 	}
 	for name, plan := range map[string]Plan{"proxy_mode": proxyPlan(), "proxy_mode_published": published} {
 		t.Run(name, func(t *testing.T) {

@@ -17,62 +17,61 @@ func TestPublish(t *testing.T) {
 		Ports: []Port{{Number: 9080, Protocol: HTTP}, {Number: 3306, Protocol: TCP}}}
 	plan := Plan{Gateway: Gateway{Host: "127.0.0.1", Port: 15443}, TrustDomains: []string{"cluster.local"}, Services: []Service{ratings, reviews}}
 
-	got, ports := Publish(plan)
-	want := []PublishedPort{
-		{Listener: "ratings.bookinfo:9080", HostIP: ratings.ListenIP, HostPort: 9080, ContainerPort: 20000},
-		{Listener: "reviews.bookinfo:9080", HostIP: reviews.ListenIP, HostPort: 9080, ContainerPort: 20001},
-		{Listener: "reviews.bookinfo:3306", HostIP: reviews.ListenIP, HostPort: 3306, ContainerPort: 20002},
-	}
-	if !slices.Equal(ports, want) {
-		t.Fatalf("ports = %v, want %v", ports, want)
-	}
+	got := Publish(plan)
 	if !got.BindInContainer || got.Gateway.Host != HostAlias || got.Gateway.Port != 15443 {
 		t.Fatalf("plan: bind in container %v, gateway %+v", got.BindInContainer, got.Gateway)
 	}
-	if plan.Services[1].Ports[0].ContainerPort != 0 || plan.BindInContainer {
+	if plan.BindInContainer || plan.Gateway.Host != "127.0.0.1" {
 		t.Fatal("Publish changed its input")
-	}
-	if _, again := Publish(plan); !slices.Equal(again, ports) {
-		t.Fatal("Publish is not deterministic")
 	}
 
 	// A remote gateway stays as it is; only the workstation's loopback needs the alias.
 	plan.Gateway.Host = "203.0.113.7"
-	if got, _ := Publish(plan); got.Gateway.Host != "203.0.113.7" {
+	if got := Publish(plan); got.Gateway.Host != "203.0.113.7" {
 		t.Fatalf("remote gateway rewritten to %s", got.Gateway.Host)
 	}
 	plan.Gateway.Host = "localhost"
-	if got, _ := Publish(plan); got.Gateway.Host != HostAlias {
+	if got := Publish(plan); got.Gateway.Host != HostAlias {
 		t.Fatalf("localhost gateway kept as %s", got.Gateway.Host)
 	}
 
-	// Listeners bind every container address on their own ports.
+	// One listener on every container address, behind the PROXY protocol, with a chain per
+	// service port chosen by the address the header restores: ratings and reviews share 9080.
 	res, err := BuildResources(got, goldenCreds(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range res.Listeners {
-		l := r.(*listenerv3.Listener)
-		sa := l.GetAddress().GetSocketAddress()
-		if sa.GetAddress() != "0.0.0.0" || sa.GetPortValue() != want[i].ContainerPort {
-			t.Errorf("listener %s binds %s:%d, want 0.0.0.0:%d", l.GetName(), sa.GetAddress(), sa.GetPortValue(), want[i].ContainerPort)
+	if len(res.Listeners) != 1 || len(res.Clusters) != 3 {
+		t.Fatalf("%d listeners and %d clusters, want 1 and 3", len(res.Listeners), len(res.Clusters))
+	}
+	l := res.Listeners[0].(*listenerv3.Listener)
+	sa := l.GetAddress().GetSocketAddress()
+	if l.GetName() != PublishedListenerName || sa.GetAddress() != "0.0.0.0" || sa.GetPortValue() != PublishedContainerPort {
+		t.Errorf("listener %s on %s:%d", l.GetName(), sa.GetAddress(), sa.GetPortValue())
+	}
+	if lf := l.GetListenerFilters(); len(lf) != 1 || lf[0].GetName() != "envoy.filters.listener.proxy_protocol" {
+		t.Errorf("listener filters %v, want the PROXY protocol's only", lf)
+	}
+	want := []struct {
+		name, addr string
+		port       uint32
+	}{{"ratings.bookinfo:9080", "127.77.3.4", 9080}, {"reviews.bookinfo:9080", "127.77.3.5", 9080}, {"reviews.bookinfo:3306", "127.77.3.5", 3306}}
+	if len(l.GetFilterChains()) != len(want) {
+		t.Fatalf("%d filter chains, want %d", len(l.GetFilterChains()), len(want))
+	}
+	for i, c := range l.GetFilterChains() {
+		m := c.GetFilterChainMatch()
+		if c.GetName() != want[i].name || m.GetDestinationPort().GetValue() != want[i].port || len(m.GetPrefixRanges()) != 1 ||
+			m.GetPrefixRanges()[0].GetAddressPrefix() != want[i].addr || m.GetPrefixRanges()[0].GetPrefixLen().GetValue() != 32 {
+			t.Errorf("chain %d: %s matching %v, want %+v", i, c.GetName(), m, want[i])
 		}
 	}
-}
-
-func TestBindInContainerNeedsDistinctContainerPorts(t *testing.T) {
-	plan, _ := Publish(Plan{Gateway: Gateway{Host: "198.51.100.1", Port: 15443}, TrustDomains: []string{"cluster.local"},
-		Services: []Service{
-			{Key: "a.ns", Host: "a.ns.svc.cluster.local", ListenIP: netip.MustParseAddr("127.77.0.1"), Ports: []Port{{Number: 80, Protocol: HTTP}}},
-			{Key: "b.ns", Host: "b.ns.svc.cluster.local", ListenIP: netip.MustParseAddr("127.77.0.2"), Ports: []Port{{Number: 80, Protocol: HTTP}}},
-		}})
-	plan.Services[1].Ports[0].ContainerPort = plan.Services[0].Ports[0].ContainerPort
-	if _, err := BuildResources(plan, goldenCreds(t)); err == nil || !strings.Contains(err.Error(), "both on container port 20000") {
-		t.Fatalf("two listeners on one container port: %v", err)
+	if got := ListenerNames(got); !slices.Equal(got, []string{want[0].name, want[1].name, want[2].name}) {
+		t.Errorf("names to wait for: %v", got)
 	}
-	plan.Services[1].Ports[0].ContainerPort = 0
-	if _, err := BuildResources(plan, goldenCreds(t)); err == nil || !strings.Contains(err.Error(), "container port 0") {
-		t.Fatalf("no container port: %v", err)
+	// No service: no listener (Envoy refuses one without filter chains).
+	if res, err := BuildResources(Publish(Plan{Gateway: plan.Gateway, TrustDomains: plan.TrustDomains}), goldenCreds(t)); err != nil || len(res.Listeners) != 0 {
+		t.Errorf("no service: %d listeners, %v", len(res.Listeners), err)
 	}
 }
 
@@ -90,14 +89,15 @@ func TestParseNetworkMode(t *testing.T) {
 // Docker's messages for a published address that cannot be bound: taken by a program or a
 // container, or missing (Docker Desktop on macOS, where only 127.0.0.1 exists on lo0).
 func TestPublishError(t *testing.T) {
-	ports := []PublishedPort{{Listener: "ratings.bookinfo:9080", HostIP: netip.MustParseAddr("127.77.0.5"), HostPort: 9080, ContainerPort: 20000}}
+	ports := []PublishedPort{PublishedEntry(9080)}
+	ports[0].HostIP = netip.MustParseAddr("127.77.0.5")
 	for _, msg := range []string{
 		"Error response from daemon: driver failed programming external connectivity on endpoint meshjoin-envoy-x (abc): Error starting userland proxy: listen tcp4 127.77.0.5:9080: bind: address already in use",
 		"Error response from daemon: driver failed programming external connectivity on endpoint meshjoin-envoy-x (abc): Bind for 127.77.0.5:9080 failed: port is already allocated",
 	} {
 		err := publishError(errors.New(msg), ports)
 		var inUse *AddressInUseError
-		if !errors.As(err, &inUse) || inUse.Listener != "ratings.bookinfo:9080" || inUse.Address != "127.77.0.5:9080" {
+		if !errors.As(err, &inUse) || inUse.Listener != PublishedListenerName || inUse.Address != "127.77.0.5:9080" {
 			t.Errorf("%s\n→ %v", msg, err)
 		}
 	}

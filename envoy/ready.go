@@ -67,15 +67,23 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 	if err != nil {
 		return false, err
 	}
+	// A published Envoy serves each name as a filter chain of its one listener (see Publish):
+	// a chain counts like a listener of its name.
+	type listenerConfig struct {
+		Name         string `json:"name"`
+		FilterChains []struct {
+			Name string `json:"name"`
+		} `json:"filter_chains"`
+	}
 	var listeners struct {
 		Configs []struct {
-			Name        string          `json:"name"`
-			ActiveState json.RawMessage `json:"active_state"`
-			ErrorState  *struct {
-				FailedConfiguration struct {
-					Name string `json:"name"`
-				} `json:"failed_configuration"`
-				Details string `json:"details"`
+			Name        string `json:"name"`
+			ActiveState *struct {
+				Listener listenerConfig `json:"listener"`
+			} `json:"active_state"`
+			ErrorState *struct {
+				FailedConfiguration listenerConfig `json:"failed_configuration"`
+				Details             string         `json:"details"`
 			} `json:"error_state"`
 		} `json:"configs"`
 	}
@@ -91,9 +99,19 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 				name = l.ErrorState.FailedConfiguration.Name
 			}
 			failed[name] = l.ErrorState.Details
+			for _, c := range l.ErrorState.FailedConfiguration.FilterChains {
+				if c.Name != "" {
+					failed[c.Name] = l.ErrorState.Details
+				}
+			}
 		}
-		if len(l.ActiveState) > 0 && name != "" {
+		if l.ActiveState != nil && name != "" {
 			active[name] = true
+			for _, c := range l.ActiveState.Listener.FilterChains {
+				if c.Name != "" {
+					active[c.Name] = true
+				}
+			}
 		}
 	}
 	listenerNames, clusterNames := readyTargets(names)

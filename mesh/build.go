@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -40,7 +39,7 @@ func (c *Catalog) refreshLocked() {
 		touched = append(touched, c.setClaim(k, next)...)
 		affected[k] = struct{}{}
 	}
-	clear(c.dirty)
+	c.dirty = map[objKey]struct{}{} // not clear: after the first list that would keep room for every service
 	for _, n := range touched {
 		for _, k := range c.claims[n] {
 			affected[k] = struct{}{}
@@ -66,12 +65,12 @@ func (c *Catalog) refreshLocked() {
 		} else {
 			delete(c.byKey, k)
 		}
-		i, found := slices.BinarySearchFunc(c.list, k, func(s Service, k objKey) int { return keyOf(&s).compare(k) })
+		i, found := slices.BinarySearchFunc(c.list, k, func(s *Service, k objKey) int { return keyOf(s).compare(k) })
 		switch {
 		case next != nil && found:
-			c.list[i] = *next
+			c.list[i] = next
 		case next != nil:
-			c.list = slices.Insert(c.list, i, *next)
+			c.list = slices.Insert(c.list, i, next)
 		case found:
 			c.list = slices.Delete(c.list, i, i+1)
 		}
@@ -80,10 +79,10 @@ func (c *Catalog) refreshLocked() {
 		c.list = c.list[:0]
 		clear(c.names)
 		for _, s := range c.byKey {
-			c.list = append(c.list, *s)
+			c.list = append(c.list, s)
 			c.indexNames(s)
 		}
-		slices.SortFunc(c.list, func(a, b Service) int { return keyOf(&a).compare(keyOf(&b)) })
+		slices.SortFunc(c.list, func(a, b *Service) int { return keyOf(a).compare(keyOf(b)) })
 	}
 }
 
@@ -297,23 +296,19 @@ func visibleTo(exportTo []string, ns, gatewayNS string) (bool, string) {
 func (c *Catalog) endpointsOf(ns, name string) (ready int, targets []string) {
 	seen := map[string]bool{}
 	for _, o := range byIndex(c.slices, indexSliceByService, ns+"/"+name) {
-		slice, ok := o.(*discoveryv1.EndpointSlice)
+		slice, ok := o.(*endpointSlice)
 		if !ok {
 			continue
 		}
 		for _, ep := range slice.Endpoints {
 			id := ""
-			if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" && ref.Name != "" {
-				refNS := ref.Namespace
-				if refNS == "" {
-					refNS = slice.Namespace
-				}
-				id = refNS + "/" + ref.Name
+			if ep.Pod != "" {
+				id = ep.Pod
 				targets = append(targets, id)
-			} else if len(ep.Addresses) > 0 {
-				id = "addr/" + ep.Addresses[0]
+			} else if ep.Addr != "" {
+				id = "addr/" + ep.Addr
 			}
-			if id == "" || seen[id] || ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			if id == "" || seen[id] || !ep.Ready {
 				continue
 			}
 			seen[id] = true

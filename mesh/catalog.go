@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
@@ -96,14 +98,15 @@ type Catalog struct {
 	dirty     map[objKey]struct{}
 	byKey     map[objKey]*Service // as published: without the hosts another service owns
 	raw       map[objKey]*Service // as built from the object alone
-	claims    map[string][]objKey // lower-cased host name → the services that claim it
+	claims    map[string][]objKey // lower-cased host → the ServiceEntries that claim it (see claimNames)
 	claimInfo map[objKey]claim
-	list      []Service // sorted by namespace, name, kind; mirrors byKey
+	list      []*Service // sorted by namespace, name, kind; the same entries as byKey
 	names     map[string][]nameRef
 	podMemo   map[string][]any  // pod label index answers during one refresh
 	rejected  map[objKey]string // objects left out entirely, and why
 	warnings  []string
-	watchErrs map[string]error // resource → latest list/watch error
+	watchErrs map[string]error     // resource → latest list/watch error
+	stale     map[string]staleMark // what makes the catalogue stale now, by resource ("": liveness); health.go
 }
 
 // objKey names one catalogue entry.
@@ -143,6 +146,7 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 		claimInfo:     map[objKey]claim{},
 		names:         map[string][]nameRef{},
 		watchErrs:     map[string]error{},
+		stale:         map[string]staleMark{},
 		rejected:      map[objKey]string{},
 	}
 	if cfg != nil {
@@ -221,9 +225,16 @@ func (c *Catalog) Start(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0)
 	c.namespaces = factory.Core().V1().Namespaces().Informer()
 	c.services = factory.Core().V1().Services().Informer()
-	c.slices = factory.Discovery().V1().EndpointSlices().Informer()
+	// Slices and pods get only the indexes read here: the factory's default namespace index is
+	// never used for them, and with 10,000 services it costs megabytes.
+	c.slices = factory.InformerFor(&discoveryv1.EndpointSlice{}, func(cl kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return discoveryinformers.NewEndpointSliceInformer(cl, metav1.NamespaceAll, resync,
+			cache.Indexers{indexSliceByService: sliceServiceIndex, indexSliceByPod: slicePodIndex})
+	})
 	if podsReadable {
-		c.pods = factory.Core().V1().Pods().Informer()
+		c.pods = factory.InformerFor(&corev1.Pod{}, func(cl kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+			return coreinformers.NewPodInformer(cl, metav1.NamespaceAll, resync, cache.Indexers{indexPodByLabel: podLabelIndex})
+		})
 	}
 	var dynFactory dynamicinformer.DynamicSharedInformerFactory
 	if entriesOK || peerOK || gwOK {
@@ -257,7 +268,11 @@ func (c *Catalog) Start(ctx context.Context) error {
 			dynFactory.Shutdown()
 		}
 	}()
-	return c.waitForSync(ctx)
+	if err := c.waitForSync(ctx); err != nil {
+		return err
+	}
+	go c.checkLiveness(ctx)
+	return nil
 }
 
 // probeDynamic finds the newest version of an Istio resource served, e.g. ServiceEntries.
@@ -315,16 +330,9 @@ func (c *Catalog) setUpInformers() error {
 	for resource, inf := range c.informers() {
 		errs = append(errs,
 			inf.SetTransform(slim),
-			inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-				c.mu.Lock()
-				c.watchErrs[resource] = err
-				c.mu.Unlock()
+			inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
+				c.watchFailed(resource, r.LastSyncResourceVersion(), err)
 			}))
-	}
-	errs = append(errs,
-		c.slices.AddIndexers(cache.Indexers{indexSliceByService: sliceServiceIndex, indexSliceByPod: slicePodIndex}))
-	if c.pods != nil {
-		errs = append(errs, c.pods.AddIndexers(cache.Indexers{indexPodByLabel: podLabelIndex}))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -512,7 +520,11 @@ func (c *Catalog) Services() []Service {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refreshLocked()
-	return slices.Clone(c.list)
+	out := make([]Service, len(c.list))
+	for i, s := range c.list {
+		out[i] = *s
+	}
+	return out
 }
 
 // mark records that entries need rebuilding.
@@ -591,12 +603,12 @@ func (c *Catalog) sliceChanged(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	s, ok := obj.(*discoveryv1.EndpointSlice)
+	s, ok := obj.(*endpointSlice)
 	if !ok {
 		return
 	}
-	if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
-		c.mark(objKey{ns: s.Namespace, name: name, kind: KindService})
+	if s.Service != "" {
+		c.mark(objKey{ns: s.Namespace, name: s.Service, kind: KindService})
 	}
 }
 
@@ -617,10 +629,8 @@ func (c *Catalog) podChanged(obj any) {
 		}
 	}
 	for _, o := range byIndex(c.slices, indexSliceByPod, pod.Namespace+"/"+pod.Name) {
-		if s, ok := o.(*discoveryv1.EndpointSlice); ok {
-			if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
-				keys = append(keys, objKey{ns: s.Namespace, name: name, kind: KindService})
-			}
+		if s, ok := o.(*endpointSlice); ok && s.Service != "" {
+			keys = append(keys, objKey{ns: s.Namespace, name: s.Service, kind: KindService})
 		}
 	}
 	if c.entries != nil {
@@ -678,30 +688,22 @@ func byIndex(inf cache.SharedIndexInformer, index, value string) []any {
 }
 
 func sliceServiceIndex(obj any) ([]string, error) {
-	s, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
+	s, ok := obj.(*endpointSlice)
+	if !ok || s.Service == "" {
 		return nil, nil
 	}
-	name := s.Labels[discoveryv1.LabelServiceName]
-	if name == "" {
-		return nil, nil
-	}
-	return []string{s.Namespace + "/" + name}, nil
+	return []string{s.Namespace + "/" + s.Service}, nil
 }
 
 func slicePodIndex(obj any) ([]string, error) {
-	s, ok := obj.(*discoveryv1.EndpointSlice)
+	s, ok := obj.(*endpointSlice)
 	if !ok {
 		return nil, nil
 	}
 	var out []string
 	for _, ep := range s.Endpoints {
-		if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" && ref.Name != "" {
-			ns := ref.Namespace
-			if ns == "" {
-				ns = s.Namespace
-			}
-			out = append(out, ns+"/"+ref.Name)
+		if ep.Pod != "" {
+			out = append(out, ep.Pod)
 		}
 	}
 	return out, nil
@@ -717,52 +719,6 @@ func podLabelIndex(obj any) ([]string, error) {
 		out = append(out, p.Namespace+"/"+k+"="+v)
 	}
 	return out, nil
-}
-
-// slim drops what the catalogue never reads before an object is cached: managed fields
-// everywhere, and all of a pod but its labels, a few annotations, service account and
-// readiness. With tens of thousands of pods this is most of the informers' memory.
-func slim(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		out := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:              o.Name,
-				Namespace:         o.Namespace,
-				UID:               o.UID,
-				ResourceVersion:   o.ResourceVersion,
-				Labels:            o.Labels,
-				DeletionTimestamp: o.DeletionTimestamp,
-			},
-			Spec:   corev1.PodSpec{ServiceAccountName: o.Spec.ServiceAccountName},
-			Status: corev1.PodStatus{Phase: o.Status.Phase, PodIP: o.Status.PodIP},
-		}
-		for _, k := range []string{annotationInject, annotationStatus} {
-			if v, ok := o.Annotations[k]; ok {
-				if out.Annotations == nil {
-					out.Annotations = map[string]string{}
-				}
-				if k == annotationStatus {
-					v = "" // only its presence matters, and it is large
-				}
-				out.Annotations[k] = v
-			}
-		}
-		for _, cond := range o.Status.Conditions {
-			if cond.Type == corev1.PodReady {
-				out.Status.Conditions = []corev1.PodCondition{{Type: cond.Type, Status: cond.Status}}
-			}
-		}
-		return out, nil
-	case *unstructured.Unstructured:
-		o.SetManagedFields(nil)
-		delete(o.Object, "status")
-		return o, nil
-	case metav1.Object:
-		o.SetManagedFields(nil)
-		return o, nil
-	}
-	return obj, nil
 }
 
 func podReady(p *corev1.Pod) bool {

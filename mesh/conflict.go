@@ -35,7 +35,7 @@ func (h HostConflict) String() string {
 
 // claim is what the catalogue needs to rank a service's claim on its names.
 type claim struct {
-	names   []string // lower-cased: the hosts, and a Service's short forms
+	names   []string // a ServiceEntry's hosts, lower-cased (a Service's follow from its key: claimNames)
 	visible bool     // exported to the gateway's namespace
 	group   int      // 0 private to the gateway's namespace, 1 exported to it by name, 2 public
 	created time.Time
@@ -75,7 +75,10 @@ func exportGroup(exportTo []string, ns, viewer string) (group int, visible bool)
 
 // claimOf reads what ranks s's claim from its cluster object.
 func (c *Catalog) claimOf(k objKey, s *Service) claim {
-	cl := claim{names: claimedNames(s, c.clusterDomain)}
+	var cl claim
+	if k.kind == KindServiceEntry {
+		cl.names = entryClaimedNames(s)
+	}
 	var exportTo []string
 	switch k.kind {
 	case KindService:
@@ -97,19 +100,50 @@ func (c *Catalog) claimOf(k objKey, s *Service) claim {
 	return cl
 }
 
-// claimedNames are the names a service would put in the hosts file: a Service's FQDN and
-// short forms (<name>.<namespace>.svc, <name>.<namespace>), a ServiceEntry's hosts.
-func claimedNames(s *Service, clusterDomain string) []string {
+// entryClaimedNames are the names a ServiceEntry would put in the hosts file: its hosts.
+func entryClaimedNames(s *Service) []string {
 	var out []string
 	for _, h := range s.Hosts {
 		out = append(out, strings.ToLower(h))
 	}
-	if s.Kind == KindService {
-		key := strings.ToLower(s.Key())
-		out = append(out, key+".svc", key)
-	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// claimNames are the names k claims: a ServiceEntry's hosts as recorded in its claim; a
+// Service's FQDN and short forms (<name>.<namespace>.svc, <name>.<namespace>), which follow
+// from its key. Only ServiceEntries' claims are kept in c.claims: with 10,000 services the
+// Services' would cost megabytes, and serviceClaimants finds them from a name instead.
+func (c *Catalog) claimNames(k objKey, cl claim) []string {
+	if k.kind != KindService {
+		return cl.names
+	}
+	key := strings.ToLower(k.name + "." + k.ns)
+	return []string{key + ".svc." + strings.ToLower(c.clusterDomain), key + ".svc", key}
+}
+
+// serviceClaimants are the Services in the catalogue whose claimNames include name. Service
+// names and namespaces hold no dot, so name read as <name>.<namespace>, with the FQDN or
+// ".svc" suffix taken off or not, can only be a few keys.
+func (c *Catalog) serviceClaimants(name string) []objKey {
+	var out []objKey
+	forms := []string{name}
+	for _, suffix := range []string{".svc." + strings.ToLower(c.clusterDomain), ".svc"} {
+		if key, ok := strings.CutSuffix(name, suffix); ok {
+			forms = append(forms, key)
+		}
+	}
+	for _, key := range forms {
+		svc, ns, ok := strings.Cut(key, ".")
+		if !ok || svc == "" || ns == "" || strings.Contains(ns, ".") {
+			continue
+		}
+		k := objKey{ns: ns, name: svc, kind: KindService}
+		if _, known := c.claimInfo[k]; known {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // beats reports whether a's claim on a name comes before b's, as istiod orders them.
@@ -133,7 +167,7 @@ func beats(a, b objKey, ca, cb claim) bool {
 func (c *Catalog) owner(name string) (objKey, bool) {
 	var best objKey
 	found := false
-	for _, k := range c.claims[name] {
+	for _, k := range append(c.serviceClaimants(name), c.claims[name]...) {
 		cl := c.claimInfo[k]
 		if !cl.visible {
 			continue
@@ -149,15 +183,15 @@ func (c *Catalog) owner(name string) (objKey, bool) {
 func (c *Catalog) setClaim(k objKey, s *Service) []string {
 	var touched []string
 	if old, ok := c.claimInfo[k]; ok {
-		for _, n := range old.names {
+		for _, n := range old.names { // a ServiceEntry's: a Service's are not kept
 			refs := slices.DeleteFunc(c.claims[n], func(o objKey) bool { return o == k })
 			if len(refs) == 0 {
 				delete(c.claims, n)
 			} else {
 				c.claims[n] = refs
 			}
-			touched = append(touched, n)
 		}
+		touched = append(touched, c.claimNames(k, old)...)
 		delete(c.claimInfo, k)
 	}
 	if s == nil {
@@ -167,9 +201,8 @@ func (c *Catalog) setClaim(k objKey, s *Service) []string {
 	c.claimInfo[k] = cl
 	for _, n := range cl.names {
 		c.claims[n] = append(c.claims[n], k)
-		touched = append(touched, n)
 	}
-	return touched
+	return append(touched, c.claimNames(k, cl)...)
 }
 
 // publish is the entry as shown: raw without the hosts another service owns, each named in

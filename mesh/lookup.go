@@ -13,17 +13,50 @@ type nameRef struct {
 	weak bool
 }
 
-// lookupNames are the names a user may type for s, lower-cased.
+// lookupNames are the names indexed for s, lower-cased: its key ("name.namespace"), a
+// ServiceEntry's hosts, and the bare name (weak). The other forms a user may type ("ns/name",
+// and a Service's ".svc" and FQDN forms) are brought back to the key by Lookup instead of being
+// indexed: with 10,000 services that is 30,000 fewer entries.
 func (c *Catalog) lookupNames(s *Service) (strong []string, weak string) {
-	key := strings.ToLower(s.Key())
-	strong = append(strong, key, strings.ToLower(s.Namespace+"/"+s.Name))
-	if s.Kind == KindService {
-		strong = append(strong, key+".svc", key+".svc."+strings.ToLower(c.clusterDomain))
-	}
-	for _, h := range s.Hosts {
-		strong = append(strong, strings.ToLower(h))
+	strong = append(strong, strings.ToLower(s.Key()))
+	if s.Kind == KindServiceEntry {
+		for _, h := range s.Hosts {
+			strong = append(strong, strings.ToLower(h))
+		}
 	}
 	return strong, strings.ToLower(s.Name)
+}
+
+// keyForm brings a lower-cased query in one of the derived forms back to a key: "ns/name" (any
+// kind), "name.ns.svc" and "name.ns.svc.<clusterDomain>" (Services only).
+func (c *Catalog) keyForm(q string) (key string, servicesOnly, ok bool) {
+	if ns, name, found := strings.Cut(q, "/"); found {
+		return name + "." + ns, false, true
+	}
+	for _, suffix := range []string{".svc." + strings.ToLower(c.clusterDomain), ".svc"} {
+		if key, found := strings.CutSuffix(q, suffix); found {
+			return key, true, true
+		}
+	}
+	return "", false, false
+}
+
+// refsLocked are the services q names: by an indexed name, or by a derived form of a key.
+func (c *Catalog) refsLocked(q string) []nameRef {
+	refs := slices.Clone(c.names[q])
+	key, servicesOnly, ok := c.keyForm(q)
+	if !ok {
+		return refs
+	}
+	for _, r := range c.names[key] {
+		if r.weak || servicesOnly && r.key.kind != KindService || strings.ToLower(r.key.name+"."+r.key.ns) != key {
+			continue // a ServiceEntry host that happens to read like a key is not one
+		}
+		if !slices.ContainsFunc(refs, func(o nameRef) bool { return o.key == r.key }) {
+			refs = append(refs, r)
+		}
+	}
+	return refs
 }
 
 func (c *Catalog) indexNames(s *Service) {
@@ -71,7 +104,7 @@ func (c *Catalog) Lookup(name string) (Service, error) {
 	defer c.mu.Unlock()
 	c.refreshLocked()
 
-	refs := c.names[q]
+	refs := c.refsLocked(q)
 	var strong, weak []objKey
 	for _, r := range refs {
 		if r.weak {
@@ -121,8 +154,7 @@ func (c *Catalog) suggestLocked(q string, n int) []string {
 	}
 	var best []match
 	bareQuery := !strings.Contains(q, ".")
-	for i := range c.list {
-		s := &c.list[i]
+	for _, s := range c.list {
 		cands := []string{s.Key()}
 		if bareQuery {
 			cands = append(cands, s.Name)

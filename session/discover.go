@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -34,6 +35,9 @@ func (s *Session) discover(ctx context.Context) error {
 		if err != nil {
 			return "", err
 		}
+		// The first list decoded every object of the cluster and kept a slim copy of each: give
+		// that transient memory back now rather than keep it resident for the session's life.
+		debug.FreeOSMemory()
 		s.mu.Lock()
 		s.state.Identity = s.identity.SPIFFEID()
 		s.state.Gateway = s.GatewayAddr()

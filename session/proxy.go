@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -68,7 +68,10 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 			return "", err
 		}
 		s.adminPort = adminPort
-		_, ports := s.served(s.plan)
+		ports, err := s.startForwarder()
+		if err != nil {
+			return "", err
+		}
 		if err := s.launch(ctx, ports, started); err != nil {
 			return "", noContact(ctx, err)
 		}
@@ -88,8 +91,7 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 // through here, inside an operation, so the newest plan and the newest certificate always
 // travel together and a later push can never be overtaken by an earlier one.
 func (s *Session) push() error {
-	served, _ := s.served(s.plan)
-	return s.xds.Update(served, credentials(s.bundle, s.meshCfg.RootsPEM))
+	return s.xds.Update(s.served(s.plan), credentials(s.bundle, s.meshCfg.RootsPEM))
 }
 
 func credentials(b *certs.Bundle, roots []byte) envoy.Credentials {
@@ -137,13 +139,42 @@ func noContact(ctx context.Context, err error) error {
 	return err
 }
 
-// served is the plan as Envoy gets it, and the ports Docker must publish for it (none on
-// the host network).
-func (s *Session) served(plan envoy.Plan) (envoy.Plan, []envoy.PublishedPort) {
+// served is the plan as Envoy gets it.
+func (s *Session) served(plan envoy.Plan) envoy.Plan {
 	if !s.published {
-		return plan, nil
+		return plan
 	}
 	return envoy.Publish(plan)
+}
+
+// startForwarder, in NetworkPublished mode, starts the forwarder from the services' loopback
+// addresses to the port Docker publishes for Envoy's listener, and returns that port (nothing
+// on the host network; proxy mode's own port, and no forwarder, in proxy mode). Like the admin
+// port, it stays for the session: a restarted Envoy publishes it again, and the forwarder
+// never needs telling.
+func (s *Session) startForwarder() ([]envoy.PublishedPort, error) {
+	if !s.published {
+		return nil, nil
+	}
+	if p := s.plan.Proxy; p != nil {
+		// Proxy mode's one listener routes by name: Docker publishes it, and nothing else.
+		return []envoy.PublishedPort{envoy.PublishedProxy(*p)}, nil
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	entry := envoy.PublishedEntry(uint16(port))
+	s.fwd = envoy.NewForwarder(netip.AddrPortFrom(entry.HostIP, uint16(port)))
+	return []envoy.PublishedPort{entry}, s.fwd.Set(s.plan)
+}
+
+// forward makes the forwarder (NetworkPublished mode) listen on s.plan's addresses.
+func (s *Session) forward() error {
+	if s.fwd == nil {
+		return nil
+	}
+	return s.fwd.Set(s.plan)
 }
 
 // launch starts an Envoy from the session's bootstrap, publishing ports, records it, and
@@ -175,36 +206,16 @@ func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort, start
 	return nil
 }
 
-// relaunch replaces the Envoy container with one that publishes ports. Docker cannot add a
-// published port to a running container, so in NetworkPublished mode a change of services
-// costs a restart (about 1 s; open connections to the other services are cut).
-func (s *Session) relaunch(ctx context.Context, ports []envoy.PublishedPort) error {
-	old := s.proxy
-	s.proxy = nil // its watcher sees it replaced, not dead
-	if err := old.Stop(ctx); err != nil {
-		return fmt.Errorf("stop Envoy to publish the new ports: %w", err)
-	}
-	return s.launch(ctx, ports, nil)
-}
-
-// restore brings Envoy and the hosts block back to s.plan and the state's services (already
-// the previous ones) after a failed change: the previous configuration and, when the change
-// replaced the container or left none, an Envoy publishing the previous ports.
-func (s *Session) restore(ctx context.Context, ports []envoy.PublishedPort) error {
+// restore brings Envoy, the forwarder and the hosts block back to s.plan and the state's
+// services (already the previous ones) after a failed change.
+func (s *Session) restore(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := s.push(); err != nil {
+	if err := s.forward(); err != nil {
 		return err
 	}
-	switch {
-	case s.proxy == nil:
-		if err := s.launch(ctx, ports, nil); err != nil {
-			return fmt.Errorf("restart Envoy with the previous services: %w", err)
-		}
-	case s.published && !slices.Equal(ports, s.publishedPorts):
-		if err := s.relaunch(ctx, ports); err != nil {
-			return fmt.Errorf("restart Envoy with the previous services: %w", err)
-		}
+	if err := s.push(); err != nil {
+		return err
 	}
 	select {
 	case <-s.proxy.Done():

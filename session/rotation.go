@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/meshjoin/meshjoin/certs"
@@ -81,9 +83,14 @@ func (s *Session) startRotation() {
 			s.mu.Lock()
 			s.state.LastError = err.Error()
 			s.state.RenewalError = err.Error()
+			var f *certs.Failure
+			if errors.As(err, &f) {
+				s.state.RenewalTrouble = s.state.RenewalTrouble.record(f)
+			}
 			s.mu.Unlock()
 			s.save()
 		},
+		Probe: s.ca.Reachable,
 	}
 	current := s.bundle
 	s.bg.Add(1)
@@ -112,9 +119,61 @@ func (s *Session) renewed(ctx context.Context, b *certs.Bundle) error {
 	s.state.CertNotAfter = b.NotAfter
 	s.state.Renewals++
 	s.state.LastRenewal = time.Now()
-	s.state.LastError, s.state.RenewalError = "", ""
+	s.state.LastError, s.state.RenewalError, s.state.RenewalTrouble = "", "", nil
 	s.mu.Unlock()
 	s.save()
 	s.log.Info("certificate renewed", "notAfter", b.NotAfter)
 	return err
+}
+
+// RenewalTrouble is a renewal failing now, for `status` and the TUI (nil in State once a
+// renewal succeeds).
+type RenewalTrouble struct {
+	Since        time.Time `json:"since"`        // the first failed attempt
+	Cause        string    `json:"cause"`        // why the latest attempt failed
+	CertNotAfter time.Time `json:"certNotAfter"` // the certificate still in use; zero: none yet
+	NextAttempt  time.Time `json:"nextAttempt"`  // at the latest (sooner once the CA answers)
+	// Attempts are the latest failed attempts, oldest first: the schedule the back-off kept.
+	Attempts []RenewalAttempt `json:"attempts"`
+}
+
+// RenewalAttempt is one failed attempt and the wait it scheduled before the next.
+type RenewalAttempt struct {
+	At    time.Time     `json:"at"`
+	Retry time.Duration `json:"retry"`
+}
+
+// attemptsKept bounds RenewalTrouble.Attempts: a few minutes of an outage at the urgent pace.
+const attemptsKept = 32
+
+// record returns t with a failed attempt added (t nil: the first of a new streak). t itself
+// is not changed: copies of the state (State()) share it.
+func (t *RenewalTrouble) record(f *certs.Failure) *RenewalTrouble {
+	var attempts []RenewalAttempt
+	if t != nil {
+		attempts = t.Attempts[max(0, len(t.Attempts)+1-attemptsKept):]
+	}
+	return &RenewalTrouble{
+		Since: f.Since, Cause: f.Err.Error(), CertNotAfter: f.CertNotAfter, NextAttempt: f.NextAttempt(),
+		Attempts: append(slices.Clip(attempts), RenewalAttempt{At: f.At, Retry: f.Retry}),
+	}
+}
+
+// Summary is the one line status shows while renewal fails, as of now.
+func (t *RenewalTrouble) Summary(now time.Time) string {
+	return fmt.Sprintf("certificate renewal failing since %s (%s); %s", t.Since.Local().Format(time.TimeOnly), t.Cause, t.Outlook(now))
+}
+
+// Outlook says how long the certificate in use lasts and when the next attempt is, as of now.
+func (t *RenewalTrouble) Outlook(now time.Time) string {
+	var line string
+	switch {
+	case t.CertNotAfter.IsZero():
+		line = "no certificate yet"
+	case now.Before(t.CertNotAfter):
+		line = "the current certificate stays in use and expires at " + t.CertNotAfter.Local().Format(time.TimeOnly)
+	default:
+		line = "the current certificate EXPIRED at " + t.CertNotAfter.Local().Format(time.TimeOnly) + " (new connections fail)"
+	}
+	return line + fmt.Sprintf(", next retry in %s", max(t.NextAttempt.Sub(now), 0).Round(time.Second))
 }

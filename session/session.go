@@ -98,7 +98,8 @@ type Session struct {
 	plan           envoy.Plan
 	bundle         *certs.Bundle
 	proxy          envoy.Proxy
-	publishedPorts []envoy.PublishedPort
+	publishedPorts []envoy.PublishedPort // NetworkPublished: the one Docker publishes for Envoy's listener
+	fwd            *envoy.Forwarder      // NetworkPublished: from the services' addresses to that port
 
 	// life ends with the session (or when Leave begins): renewal and Envoy watchers stop.
 	life    context.Context
@@ -196,13 +197,14 @@ func (s *Session) Start(ctx context.Context, services []string) (err error) {
 	s.mu.Unlock()
 	s.save()
 	s.startRotation()
+	s.followFreshness()
 	return nil
 }
 
 // SetServices is the operation that changes the joined services live: a new configuration
 // for Envoy (no restart, other services' connections untouched), then the hosts block. In
-// NetworkPublished mode a change of ports recreates the container (see relaunch). When any
-// step fails, the previous services are restored.
+// NetworkPublished mode the forwarder's listening sockets change too; the container stays.
+// When any step fails, the previous services are restored.
 func (s *Session) SetServices(ctx context.Context, names []string) error {
 	if err := s.begin(ctx, "change services"); err != nil {
 		return err
@@ -213,9 +215,15 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 	}
 	plan, joined, err := s.planFor(names)
 	if err != nil {
+		if f := s.catalog.Freshness(); f.Stale() { // the name may be one the catalogue missed
+			return fmt.Errorf("%w; with the catalogue as it is: %v", &mesh.StaleError{Freshness: f}, err)
+		}
 		return err
 	}
-	prevPlan, prevJoined, prevPorts := s.plan, s.Services(), s.publishedPorts
+	if err := s.refuseNewWhileStale(joined); err != nil {
+		return err
+	}
+	prevPlan, prevJoined := s.plan, s.Services()
 	s.plan = plan
 	s.setServices(joined)
 	err = s.applyServices(ctx)
@@ -225,7 +233,7 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 	s.log.Error("change of services failed; restoring the previous services", "err", err)
 	s.plan = prevPlan
 	s.setServices(prevJoined)
-	if rerr := s.restore(context.WithoutCancel(ctx), prevPorts); rerr != nil {
+	if rerr := s.restore(context.WithoutCancel(ctx)); rerr != nil {
 		// No Envoy serves now: say so, as when restarts give up, so that join and the TUI end.
 		s.proxyGone()
 		return errors.Join(err, rerr)
@@ -235,13 +243,11 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 
 // applyServices brings Envoy and the hosts block to s.plan and the state's services.
 func (s *Session) applyServices(ctx context.Context) error {
-	if err := s.push(); err != nil {
+	if err := s.forward(); err != nil {
 		return err
 	}
-	if _, ports := s.served(s.plan); s.published && !slices.Equal(ports, s.publishedPorts) {
-		if err := s.relaunch(ctx, ports); err != nil {
-			return err
-		}
+	if err := s.push(); err != nil {
+		return err
 	}
 	select {
 	case <-s.proxy.Done():
@@ -435,6 +441,10 @@ func (s *Session) teardown(ctx context.Context) error {
 	if s.hostsW != nil {
 		s.hostsW.Close()
 		s.hostsW = nil
+	}
+	if s.fwd != nil {
+		s.fwd.Close() // first: no new connection finds Envoy gone
+		s.fwd = nil
 	}
 	if s.proxy != nil {
 		if err := s.proxy.Stop(ctx); err != nil {

@@ -3,10 +3,13 @@ package session
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -131,10 +134,10 @@ func TestServiceStatusSaysWhy(t *testing.T) {
 	}
 }
 
-// Published mode (Docker Desktop's, emulated): Docker cannot publish a port on a running
-// container, so adding a service starts a new Envoy container; the session carries on and
-// does not report Envoy as dead. When the new container cannot start (a port taken), the
-// previous services come back.
+// Published mode (Docker Desktop's, emulated): Docker publishes one port for Envoy's listener,
+// on 127.0.0.1, and meshjoin's forwarder listens on the services' addresses. Adding a service
+// keeps the container, and a connection open to another service goes on; removing one closes
+// its address; a taken address fails the change, which is undone; Leave leaves nothing.
 func TestPublishedNetworkServiceChange(t *testing.T) {
 	checkLeaks(t)
 	cfg := benchConfig(t, "ratings.bookinfo")
@@ -146,22 +149,49 @@ func TestPublishedNetworkServiceChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Leave(ctx)
-	first := s.State().ContainerID
-	ratings := "http://" + addrOf(s, "ratings.bookinfo") + ":9080/"
-	if _, err := get(http.DefaultClient, ratings); err != nil {
+	container := s.State().ContainerID
+	assertLoopbackPublishing(t, container)
+	ratings := addrOf(s, "ratings.bookinfo") + ":9080"
+	if _, err := get(http.DefaultClient, "http://"+ratings+"/"); err != nil {
 		t.Fatal(err)
 	}
+	// One keep-alive connection to ratings, used before and after the change.
+	kept := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer kept.CloseIdleConnections()
+	var conns int
+	trace := func(url string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+			if !i.Reused {
+				conns++
+			}
+		}}))
+		resp, err := kept.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", url, resp.Status)
+		}
+	}
+	trace("http://" + ratings + "/")
 
 	if err := s.SetServices(ctx, []string{"ratings.bookinfo", "reviews.bookinfo"}); err != nil {
 		t.Fatal(err)
 	}
-	if s.State().ContainerID == first {
-		t.Fatal("the container publishing the old ports still runs")
+	if got := s.State().ContainerID; got != container {
+		t.Fatalf("adding a service replaced the container (%.12s, was %.12s)", got, container)
 	}
-	for _, url := range []string{ratings, "http://" + addrOf(s, "reviews.bookinfo") + ":9080/"} {
-		if _, err := get(http.DefaultClient, url); err != nil {
-			t.Fatalf("%s after the change: %v", url, err)
-		}
+	reviews := addrOf(s, "reviews.bookinfo") + ":9080"
+	if _, err := get(http.DefaultClient, "http://"+reviews+"/"); err != nil {
+		t.Fatalf("the added service: %v", err)
+	}
+	trace("http://" + ratings + "/")
+	if conns != 1 {
+		t.Errorf("ratings took %d connections across the change, want its one kept", conns)
 	}
 
 	// productpage's address, as planFor will allocate it, taken by someone else.
@@ -177,34 +207,83 @@ func TestPublishedNetworkServiceChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	err = s.SetServices(ctx, []string{"ratings.bookinfo", "reviews.bookinfo", "productpage.bookinfo"})
-	if !errors.Is(err, envoy.ErrAddressInUse) {
+	l.Close()
+	if !errors.Is(err, envoy.ErrAddressInUse) || !strings.Contains(err.Error(), "productpage.bookinfo:9080") {
 		t.Fatalf("SetServices with productpage's address taken: %v, want address in use", err)
 	}
 	if got := len(s.Services()); got != 2 {
 		t.Fatalf("%d services after the failed change, want the previous 2", got)
 	}
-	if _, err := get(http.DefaultClient, ratings); err != nil {
-		t.Fatalf("ratings after the failed change: %v", err)
+	for _, addr := range []string{ratings, reviews} {
+		if _, err := get(http.DefaultClient, "http://"+addr+"/"); err != nil {
+			t.Fatalf("%s after the failed change: %v", addr, err)
+		}
 	}
 	hostsBytes, _ := os.ReadFile(cfg.HostsFile)
 	if strings.Contains(string(hostsBytes), "productpage") {
 		t.Fatalf("hosts file names productpage after the failed change:\n%s", hostsBytes)
 	}
+
+	// Removing a service closes its address; the container stays.
+	if err := s.SetServices(ctx, []string{"ratings.bookinfo"}); err != nil {
+		t.Fatal(err)
+	}
+	assertNotListening(t, reviews)
+	if got := s.State().ContainerID; got != container {
+		t.Fatalf("removing a service replaced the container")
+	}
+	trace("http://" + ratings + "/")
 	select {
 	case <-s.ProxyDone():
-		t.Fatal("ProxyDone closed by a planned restart")
+		t.Fatal("ProxyDone closed by a change of services")
 	default:
 	}
 
-	id, network := s.State().ContainerID, "meshjoin-"+s.State().ID
+	network := "meshjoin-" + s.State().ID
 	if err := s.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"container", "inspect", id}, {"network", "inspect", network}} {
+	kept.CloseIdleConnections()
+	assertNotListening(t, ratings)
+	for _, args := range [][]string{{"container", "inspect", container}, {"network", "inspect", network}} {
 		if out, err := exec.Command("docker", args...).CombinedOutput(); err == nil {
 			t.Errorf("docker %s: still there after Leave:\n%.200s", strings.Join(args, " "), out)
 		}
+	}
+}
+
+// assertLoopbackPublishing checks that the container publishes two ports (its listener and the
+// admin interface), both on 127.0.0.1.
+func assertLoopbackPublishing(t *testing.T, container string) {
+	t.Helper()
+	out, err := exec.Command("docker", "inspect", "-f", "{{json .HostConfig.PortBindings}}", container).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bindings map[string][]struct{ HostIP, HostPort string }
+	if err := json.Unmarshal(out, &bindings); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	n := 0
+	for port, bs := range bindings {
+		for _, b := range bs {
+			n++
+			if b.HostIP != "127.0.0.1" {
+				t.Errorf("container port %s published on %q, want 127.0.0.1", port, b.HostIP)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d published ports, want Envoy's listener and admin interface: %s", n, out)
+	}
+}
+
+// assertNotListening fails when something accepts connections on addr.
+func assertNotListening(t *testing.T, addr string) {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections", addr)
 	}
 }

@@ -43,8 +43,12 @@ type State struct {
 	CertNotAfter time.Time       `json:"certNotAfter,omitzero"`
 	Renewals     int             `json:"renewals,omitempty"`
 	LastError    string          `json:"lastError,omitempty"`
-	Phase        string          `json:"phase"`
-	Health                       // what the background work ran into (heal.go)
+	// RenewalTrouble is set while renewing the certificate fails (rotation.go).
+	RenewalTrouble *RenewalTrouble `json:"renewalTrouble,omitempty"`
+	// CatalogueStale is set while the cluster API does not answer (catalogue.go).
+	CatalogueStale *CatalogueStale `json:"catalogueStale,omitempty"`
+	Phase          string          `json:"phase"`
+	Health                         // what the background work ran into (heal.go)
 }
 
 // JoinedService is one service reachable from this machine.

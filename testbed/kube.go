@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -32,11 +33,18 @@ const (
 
 // kube is etcd plus kube-apiserver on loopback, with static-token users.
 type kube struct {
-	etcd, apiserver *process
-	url             string
-	caPEM           []byte
-	tokens          map[string]string // user → bearer token
-	kubeconfigs     map[string]string // user → kubeconfig path
+	etcd *process
+	// apiserver is replaced by restartAPIServer; mu guards it.
+	mu        sync.Mutex
+	apiserver *process
+	// startAPIServer starts kube-apiserver with the testbed's flags (same port, same etcd);
+	// apiReady says whether it serves.
+	startAPIServer func() (*process, error)
+	apiReady       func() error
+	url            string
+	caPEM          []byte
+	tokens         map[string]string // user → bearer token
+	kubeconfigs    map[string]string // user → kubeconfig path
 }
 
 func startKube(ctx context.Context, dir string) (*kube, error) {
@@ -133,22 +141,24 @@ func startKube(ctx context.Context, dir string) (*kube, error) {
 		return nil, err
 	}
 	k.url = "https://" + hostPort("127.0.0.1", port)
-	k.apiserver, err = startProcess(dir, "kube-apiserver", apiBin,
-		"--etcd-servers="+clientURL,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
+	apiArgs := []string{
+		"--etcd-servers=" + clientURL,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
 		"--advertise-address=127.0.0.1",
-		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
-		"--tls-cert-file="+filepath.Join(dir, "apiserver.crt"),
-		"--tls-private-key-file="+filepath.Join(dir, "apiserver.key"),
-		"--service-cluster-ip-range="+serviceIPRange,
-		"--service-account-issuer="+saIssuer,
-		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
+		"--cert-dir=" + filepath.Join(dir, "apiserver-certs"),
+		"--tls-cert-file=" + filepath.Join(dir, "apiserver.crt"),
+		"--tls-private-key-file=" + filepath.Join(dir, "apiserver.key"),
+		"--service-cluster-ip-range=" + serviceIPRange,
+		"--service-account-issuer=" + saIssuer,
+		"--service-account-key-file=" + filepath.Join(dir, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
 		"--authorization-mode=RBAC",
-		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
+		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
 		"--enable-priority-and-fairness=false",
 		"--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000",
-		"--profiling=false", "--v=0")
+		"--profiling=false", "--v=0"}
+	k.startAPIServer = func() (*process, error) { return startProcess(dir, "kube-apiserver", apiBin, apiArgs...) }
+	k.apiserver, err = k.startAPIServer()
 	if err != nil {
 		k.stop()
 		return nil, err
@@ -170,6 +180,7 @@ func startKube(ctx context.Context, dir string) (*kube, error) {
 		}
 		return nil
 	}
+	k.apiReady = ready
 	if err := waitFor(ctx, k.apiserver, "kube-apiserver", ready); err != nil {
 		k.stop()
 		return nil, err
@@ -214,8 +225,37 @@ func (k *kube) stop() {
 	if k == nil {
 		return
 	}
-	k.apiserver.stop()
+	k.stopAPIServer()
 	k.etcd.stop()
+}
+
+// stopAPIServer stops kube-apiserver (etcd keeps running); stopping it twice does nothing.
+func (k *kube) stopAPIServer() {
+	k.mu.Lock()
+	p := k.apiserver
+	k.apiserver = nil
+	k.mu.Unlock()
+	p.stop()
+}
+
+// restartAPIServer starts a stopped kube-apiserver again with the same flags and returns
+// once it is ready; a running one is left as it is.
+func (k *kube) restartAPIServer(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.apiserver != nil {
+		return nil
+	}
+	p, err := k.startAPIServer()
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, p, "kube-apiserver", k.apiReady); err != nil {
+		p.stop()
+		return err
+	}
+	k.apiserver = p
+	return nil
 }
 
 func httpOK(url string) error {

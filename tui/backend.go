@@ -47,6 +47,10 @@ type Status struct {
 	CertNotAfter time.Time
 	Renewals     int
 	LastError    string
+	// Renewal is set while renewing the certificate fails.
+	Renewal *session.RenewalTrouble
+	// Stale is set while the cluster API does not answer.
+	Stale *session.CatalogueStale
 }
 
 // SessionBackend is the real Backend: a session.Session opened from Config.
@@ -144,7 +148,7 @@ func (b *SessionBackend) Status(ctx context.Context) (Status, error) {
 		return Status{}, errNotOpen
 	}
 	st := s.State()
-	out := Status{CertNotAfter: st.CertNotAfter, Renewals: st.Renewals, LastError: st.LastError}
+	out := Status{CertNotAfter: st.CertNotAfter, Renewals: st.Renewals, LastError: st.LastError, Renewal: st.RenewalTrouble, Stale: st.CatalogueStale}
 	rs, err := session.ReadStatus(ctx, b.Config.StateDir)
 	if err != nil || len(rs.Services) == 0 {
 		for _, js := range st.Services {
@@ -297,7 +301,7 @@ func (b *AttachBackend) Status(ctx context.Context) (Status, error) {
 	if err != nil || st.State == nil {
 		return Status{}, err
 	}
-	return Status{Services: st.Services, CertNotAfter: st.State.CertNotAfter, Renewals: st.State.Renewals, LastError: st.State.LastError}, nil
+	return Status{Services: st.Services, CertNotAfter: st.State.CertNotAfter, Renewals: st.State.Renewals, LastError: st.State.LastError, Renewal: st.State.RenewalTrouble, Stale: st.State.CatalogueStale}, nil
 }
 
 // ProxyDone is closed when the session ends (down, or Envoy exiting, seen by the daemon).

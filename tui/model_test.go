@@ -490,3 +490,32 @@ func testTUIQuitWhileJoiningWaits(t *testing.T) {
 		t.Fatalf("after the join returned: closed %d", f.closed)
 	}
 }
+
+func TestTUIDashboardShowsRenewalTrouble(t *testing.T) {
+	bubble(t, testTUIDashboardShowsRenewalTrouble)
+}
+
+// While renewal fails, the dashboard says since when, until when the certificate lasts, when
+// the next retry is, and why.
+func testTUIDashboardShowsRenewalTrouble(t *testing.T) {
+	m, f := opened(t)
+	st := dashStatus(1)
+	st.CertNotAfter = fixedNow().Add(20 * time.Second)
+	st.Renewal = &session.RenewalTrouble{
+		Since: fixedNow().Add(-5 * time.Second), Cause: "cannot reach the mesh CA at 127.0.0.1:15012",
+		CertNotAfter: st.CertNotAfter, NextAttempt: fixedNow().Add(4 * time.Second),
+	}
+	f.status = st
+	press(t, m, "down", "space", "enter")
+	screen := strings.Join(m.dashboardView(newStyles(false)), "\n")
+	for _, want := range []string{
+		"renewal failing since " + fixedNow().Add(-5*time.Second).Local().Format(time.TimeOnly),
+		"expires at " + st.CertNotAfter.Local().Format(time.TimeOnly),
+		"retry in 4s",
+		"cannot reach the mesh CA",
+	} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("dashboard lacks %q:\n%s", want, screen)
+		}
+	}
+}

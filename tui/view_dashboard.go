@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/meshjoin/meshjoin/mesh"
+	"github.com/meshjoin/meshjoin/session"
 )
 
 // The dashboard: the joined services with their traffic, the certificate, the log pane.
@@ -48,7 +49,13 @@ func (m *Model) dashboardView(st styles) []string {
 		st.title.Render("Joined") + "  certificate " + orDash(m.info.Identity),
 		fmt.Sprintf("        expires in %s · renewals %d", exp, m.cert.Renewals),
 	}
-	if m.cert.LastError != "" {
+	if c := m.cert.Stale; c != nil {
+		out = append(out, st.bad.Render(ansi.Truncate("catalogue stale since "+c.Since.Local().Format(time.TimeOnly)+" ("+c.Cause+")", max(m.width-1, 20), "…")))
+	}
+	switch {
+	case m.cert.Renewal != nil && !m.now.IsZero():
+		out = append(out, renewalLines(m.cert.Renewal, m.now, max(m.width-1, 20), st)...)
+	case m.cert.LastError != "":
 		out = append(out, st.bad.Render("renewal failing: "+m.cert.LastError))
 	}
 	nameW := min(max(m.width-56, 18), 44)
@@ -113,4 +120,19 @@ func (m *Model) dashboardView(st styles) []string {
 		out = append(out, lines...)
 	}
 	return out
+}
+
+// renewalLines say, while renewal fails, since when, how long the certificate lasts, when
+// the next retry is, and why (on a line of its own: the cause is long).
+func renewalLines(r *session.RenewalTrouble, now time.Time, width int, st styles) []string {
+	cert := "certificate expires at " + r.CertNotAfter.Local().Format(time.TimeOnly)
+	switch {
+	case r.CertNotAfter.IsZero():
+		cert = "no certificate yet"
+	case !now.Before(r.CertNotAfter):
+		cert = "certificate EXPIRED at " + r.CertNotAfter.Local().Format(time.TimeOnly)
+	}
+	head := fmt.Sprintf("renewal failing since %s · %s · retry in %s",
+		r.Since.Local().Format(time.TimeOnly), cert, max(r.NextAttempt.Sub(now), 0).Round(time.Second))
+	return []string{st.bad.Render(ansi.Truncate(head, width, "…")), st.bad.Render(ansi.Truncate("  "+r.Cause, width, "…"))}
 }

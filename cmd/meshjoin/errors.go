@@ -65,6 +65,8 @@ func classify(err error) (int, string) {
 		return exitPermission, caHint(err, "the mesh CA said no: see its message above (a lower --cert-ttl helps when the TTL is too long)")
 	case errors.As(err, &noGateway):
 		return exitEnvironment, "expose an east-west gateway (AUTO_PASSTHROUGH on 15443; see the README), or pass --gateway host:port"
+	case errors.Is(err, mesh.ErrStale):
+		return exitUnreachable, "the services already joined keep working; retry once the cluster API answers (`kubectl get --raw /version`); `meshjoin status` says when the catalogue is fresh again"
 	case errors.Is(err, session.ErrGatewayUnreachable):
 		return exitUnreachable, "check the address (--gateway overrides it) and that this machine can reach it (VPN, firewall)"
 	case errors.Is(err, certs.ErrCAUnreachable), errors.Is(err, certs.ErrCAUntrusted):
@@ -85,6 +87,8 @@ func classify(err error) (int, string) {
 		return exitConflict, "something else listens there: stop it, or give the proxy another port with --proxy-port"
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
+	case errors.Is(err, envoy.ErrAddressPermission):
+		return exitPermission, "with --envoy-network published meshjoin itself listens on the services' addresses: run it as root for a port below 1024, or join services on ports from 1024 up"
 	case errors.As(err, &missing):
 		host, _, _ := strings.Cut(missing.Address, ":")
 		return exitEnvironment, "on macOS alias the address once (until reboot): sudo ifconfig lo0 alias " + host + "; or choose addresses this machine has with --address-range"

@@ -17,3 +17,13 @@ func TestClassifyAddressUnavailable(t *testing.T) {
 		t.Fatalf("classify = %d, %q", code, hint)
 	}
 }
+
+// The forwarder of published mode may not bind a port below 1024 when meshjoin is not root (CI
+// runs as root, so the mapping is checked here).
+func TestClassifyAddressPermission(t *testing.T) {
+	err := fmt.Errorf("start envoy: %w", &envoy.AddressPermissionError{Listener: "web.bookinfo:80", Address: "127.77.0.5:80"})
+	code, hint := classify(err)
+	if code != exitPermission || !strings.Contains(hint, "root") || !strings.Contains(hint, "1024") {
+		t.Fatalf("classify = %d, %q", code, hint)
+	}
+}

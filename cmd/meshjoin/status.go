@@ -120,7 +120,13 @@ func printStatus(s Streams, st session.Status) error {
 	if state.EnvoyProblem != "" {
 		fmt.Fprintf(s.Out, "Envoy down: %s\n", state.EnvoyProblem)
 	}
-	if state.LastError != "" {
+	if state.CatalogueStale != nil {
+		fmt.Fprintf(s.Out, "Problem: %s\n", state.CatalogueStale.Summary())
+	}
+	switch {
+	case state.RenewalTrouble != nil:
+		fmt.Fprintf(s.Out, "Problem: %s\n", state.RenewalTrouble.Summary(time.Now()))
+	case state.LastError != "":
 		fmt.Fprintf(s.Out, "Last renewal error: %s\n", state.LastError)
 	}
 	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
