@@ -19,6 +19,8 @@ type Source interface {
 	Changes() <-chan struct{}
 	// Warnings are about the catalogue as a whole.
 	Warnings() []string
+	// Freshness says whether the catalogue follows its source now.
+	Freshness() Freshness
 }
 
 var (
@@ -40,10 +42,10 @@ func NewStaticCatalog(f *StaticFile) *StaticCatalog {
 	for _, s := range f.services() {
 		k := keyOf(&s)
 		c.raw[k], c.byKey[k] = &s, &s
-		c.list = append(c.list, s)
+		c.list = append(c.list, &s)
 		c.indexNames(&s)
 	}
-	slices.SortFunc(c.list, func(a, b Service) int { return keyOf(&a).compare(keyOf(&b)) })
+	slices.SortFunc(c.list, func(a, b *Service) int { return keyOf(a).compare(keyOf(b)) })
 	c.synced.Store(true)
 	return &StaticCatalog{c: c}
 }
@@ -62,6 +64,9 @@ func (s *StaticCatalog) Changes() <-chan struct{} { return s.c.Changes() }
 
 // Warnings is empty: the file was checked whole.
 func (s *StaticCatalog) Warnings() []string { return nil }
+
+// Freshness is always fresh: the file is the whole source, read once.
+func (s *StaticCatalog) Freshness() Freshness { return Freshness{} }
 
 // Config is the mesh settings the file gives.
 func (f *StaticFile) Config() *Config {
