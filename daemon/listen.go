@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/gofrs/flock"
+
+	"github.com/meshjoin/meshjoin/internal/peercred"
 )
 
 // Files of the daemon in the state directory.
@@ -78,37 +79,17 @@ func Listen(stateDir string) (*Listener, error) {
 	return &Listener{Listener: ul, lock: lock}, nil
 }
 
-type peerKey struct{}
-
-type peer struct {
-	uid int
-	err error
-}
-
-// connContext records the peer's uid of each connection, read once from the kernel.
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	p := peer{uid: -1, err: errors.New("not a unix socket")}
-	if uc, ok := c.(*net.UnixConn); ok {
-		if raw, err := uc.SyscallConn(); err != nil {
-			p.err = err
-		} else if cerr := raw.Control(func(fd uintptr) { p.uid, p.err = peerUID(fd) }); cerr != nil {
-			p.err = cerr
-		}
-	}
-	return context.WithValue(ctx, peerKey{}, p)
-}
-
 // allowPeer lets through only the daemon's own user and root.
 func allowPeer(next http.Handler) http.Handler {
 	self := os.Getuid()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := r.Context().Value(peerKey{}).(peer)
+		p := peercred.FromContext(r.Context())
 		switch {
-		case p.err != nil:
-			writeError(w, http.StatusForbidden, errorf(codePermission, "", "refused: cannot check who is connecting: %v", p.err))
-		case p.uid != self && p.uid != 0:
+		case p.Err != nil:
+			writeError(w, http.StatusForbidden, errorf(codePermission, "", "refused: cannot check who is connecting: %v", p.Err))
+		case p.UID != self && p.UID != 0:
 			writeError(w, http.StatusForbidden, errorf(codePermission, "run meshjoin as the user who started the session (uid %d)",
-				"refused: the session belongs to uid %d and only that user or root may control it (you are uid %d)", self, p.uid))
+				"refused: the session belongs to uid %d and only that user or root may control it (you are uid %d)", self, p.UID))
 		default:
 			next.ServeHTTP(w, r)
 		}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/meshjoin/meshjoin/internal/peercred"
 )
 
 // attachEvery is how often an attach stream sends the status.
@@ -117,7 +119,7 @@ func (d *Daemon) serveAttach(w http.ResponseWriter, r *http.Request) {
 
 // Server is the HTTP server for Handler, recording each connection's peer.
 func (d *Daemon) Server() *http.Server {
-	return &http.Server{Handler: d.Handler(), ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: d.Handler(), ConnContext: peercred.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 }
 
 // Serve serves the control API on l until the daemon ends, then shuts the server down.

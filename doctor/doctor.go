@@ -169,6 +169,7 @@ func checks() []check {
 		{"mesh CA", gateway, checkCA},
 		{"envoy runtime", always, checkRuntime},
 		{"hosts file", always, inProxyMode(checkProxyHostsFile, checkHostsFile)},
+		{"helper", always, checkHelper},
 		{"addresses", always, inProxyMode(checkProxyPort, checkAddresses)},
 	}
 }

@@ -85,6 +85,9 @@ func checkHostsFile(ctx context.Context, s *state) Result {
 		return pass(path + " is writable by you")
 	}
 	notWritable := fmt.Sprintf("%s is not writable by you (%v)", path, werr)
+	if helperServes(ctx, path) {
+		return pass(notWritable + "; written through the privileged helper")
+	}
 	if errors.Is(werr, syscall.EROFS) {
 		return fail(KindEnvironment, notWritable+": the file system is read-only", "give --hosts-file a file on a writable file system")
 	}
@@ -118,6 +121,9 @@ func checkAddresses(_ context.Context, s *state) Result {
 	first, err := hosts.Allocator{Prefix: prefix}.AddressFor("", nil)
 	if err != nil {
 		return fail(KindUsage, err.Error(), "give --address-range a CIDR inside 127.0.0.0/8, e.g. 127.77.0.0/16")
+	}
+	if r := checkRangeOverlap(prefix.Masked()); r != nil {
+		return *r
 	}
 	if len(s.planned) == 0 {
 		// No services known: can this machine listen in the range at all (macOS needs aliases)?

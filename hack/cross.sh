@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 # The packages with platform-specific code: their test binaries must build everywhere.
-platform_pkgs=(./hosts ./session ./envoy ./cmd/meshjoin ./internal/atomicfile ./ide)
+platform_pkgs=(./hosts ./session ./envoy ./cmd/meshjoin ./internal/atomicfile ./ide ./helper)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for target in darwin/arm64 darwin/amd64 windows/amd64 windows/arm64; do

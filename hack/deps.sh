@@ -19,6 +19,7 @@ command -v curl >/dev/null || need_pkgs+=(curl)
 command -v getent >/dev/null || need_pkgs+=(libc-bin)
 command -v sudo >/dev/null || need_pkgs+=(sudo)
 command -v iptables >/dev/null || need_pkgs+=(iptables) # the published-ports tests emulate Docker Desktop with it
+command -v systemd-analyze >/dev/null || need_pkgs+=(systemd) # verifies the helper's unit file (helper/units_test.go)
 if ((${#need_pkgs[@]})); then
   log "apt-get install ${need_pkgs[*]}"
   apt-get update -qq

@@ -146,3 +146,13 @@ func normalize(entries []Entry) (desired []Entry, rejected []Rejected) {
 	slices.SortFunc(desired, func(a, b Entry) int { return a.IP.Compare(b.IP) })
 	return desired, rejected
 }
+
+// NameProblem says why name may not be written to a hosts file (its syntax, or a name reserved
+// for this machine), or "": the rules Apply uses, for a caller that must refuse a whole request
+// rather than leave the name out (the privileged helper).
+func NameProblem(name string) string {
+	if p := nameProblem(name); p != "" {
+		return p
+	}
+	return ReservedProblem(name)
+}

@@ -103,6 +103,9 @@ func cleanupWith(ctx context.Context, st *store, prev *State, log *slog.Logger, 
 	if err := removeIfExists(nativeAdminSocket(st.dir)); err != nil {
 		errs = append(errs, err)
 	}
+	if err := removeAliases(prev); err != nil {
+		errs = append(errs, fmt.Errorf("remove the loopback aliases of session %s: %w", prev.ID, err))
+	}
 	if prev.EnvoyPID > 0 {
 		// Pdeathsig normally ends it with its parent; this covers platforms without it.
 		if p, err := os.FindProcess(prev.EnvoyPID); err == nil && isEnvoy(prev.EnvoyPID) {

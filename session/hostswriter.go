@@ -12,8 +12,9 @@ import (
 	"github.com/meshjoin/meshjoin/hosts"
 )
 
-// hostsWriter edits our block of the hosts file, directly or through sudo: only this one write
-// is ever elevated, never the whole tool.
+// hostsWriter edits our block of the hosts file: through the privileged helper when one
+// serves this user, else directly, else through sudo. Only this one write is ever elevated,
+// never the whole tool.
 type hostsWriter interface {
 	Apply([]hosts.Entry) ([]hosts.Rejected, error)
 	Owner() (string, bool, error)
@@ -21,6 +22,9 @@ type hostsWriter interface {
 }
 
 func newHostsWriter(path, owner string, elevate bool) (hostsWriter, error) {
+	if w, err := viaHelper(path, owner, elevate); w != nil || err != nil {
+		return w, err
+	}
 	if elevate {
 		if path == "" {
 			path = hosts.SystemPath()
@@ -31,6 +35,9 @@ func newHostsWriter(path, owner string, elevate bool) (hostsWriter, error) {
 		}
 		if runtime.GOOS == "windows" {
 			return nil, &HostsFileError{Err: fmt.Errorf("hosts file %s is not writable: run meshjoin from a terminal opened as Administrator, or give --hosts-file a file you may write", path)}
+		}
+		if !hasSudo() {
+			return nil, &HostsFileError{Err: fmt.Errorf("hosts file %s is not writable and there is no sudo on PATH: install the privileged helper once (`sudo meshjoin helper install`), or give --hosts-file a file you may write", path)}
 		}
 		return &sudoHosts{path: path, owner: owner}, nil
 	}
@@ -99,7 +106,7 @@ func (s *sudoHosts) run(req HostsRequest) (HostsResponse, error) {
 	cmd.Stderr = os.Stderr // sudo's password prompt
 	out, err := cmd.Output()
 	if err != nil {
-		return HostsResponse{}, fmt.Errorf("write %s through sudo: %w (run meshjoin as a user who may use sudo, or pass --hosts-file with a file you can write)", s.path, err)
+		return HostsResponse{}, fmt.Errorf("write %s through sudo: %w (install the privileged helper once, `sudo meshjoin helper install`, so that meshjoin never asks for sudo again; or pass --hosts-file with a file you can write)", s.path, err)
 	}
 	var resp HostsResponse
 	if err := json.Unmarshal(out, &resp); err != nil {

@@ -186,6 +186,9 @@ func (s *Session) Start(ctx context.Context, services []string) (err error) {
 	if err := s.certify(ctx); err != nil {
 		return err
 	}
+	if err := s.syncAliases(joined); err != nil { // macOS: Envoy binds these addresses
+		return err
+	}
 	if err := s.startEnvoy(ctx); err != nil {
 		return err
 	}
@@ -243,6 +246,9 @@ func (s *Session) SetServices(ctx context.Context, names []string) error {
 
 // applyServices brings Envoy and the hosts block to s.plan and the state's services.
 func (s *Session) applyServices(ctx context.Context) error {
+	if err := s.syncAliases(s.Services()); err != nil {
+		return err
+	}
 	if err := s.forward(); err != nil {
 		return err
 	}
@@ -450,6 +456,9 @@ func (s *Session) teardown(ctx context.Context) error {
 		if err := s.proxy.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop Envoy: %w", err))
 		}
+	}
+	if err := s.syncAliases(nil); err != nil {
+		errs = append(errs, err)
 	}
 	if s.cfg.Runtime == RuntimeNative {
 		if err := removeIfExists(nativeAdminSocket(s.cfg.StateDir)); err != nil {

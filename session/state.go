@@ -36,9 +36,11 @@ type State struct {
 	AdminAddr   string    `json:"adminAddr,omitempty"`
 	// AdminToken opens the local Envoy's admin listener (for `meshjoin status`); this file
 	// is 0600 in a 0700 directory. It is not the ADS secret, which never leaves memory.
-	AdminToken   string          `json:"adminToken,omitempty"`
-	HostsFile    string          `json:"hostsFile,omitempty"`
-	HostsWritten bool            `json:"hostsWritten,omitempty"`
+	AdminToken   string `json:"adminToken,omitempty"`
+	HostsFile    string `json:"hostsFile,omitempty"`
+	HostsWritten bool   `json:"hostsWritten,omitempty"`
+	// Aliases are the loopback aliases made for the services (macOS), removed on leave.
+	Aliases      []string        `json:"aliases,omitempty"`
 	Services     []JoinedService `json:"services,omitempty"`
 	CertNotAfter time.Time       `json:"certNotAfter,omitzero"`
 	Renewals     int             `json:"renewals,omitempty"`

@@ -55,7 +55,7 @@ func TestDoctorOnAHealthyMesh(t *testing.T) {
 	if code != 0 || !rep.OK {
 		t.Errorf("exit %d on a healthy mesh:\n%+v\n%s", code, rep, stderr)
 	}
-	want := []string{"kube credentials", "clock", "mesh settings", "identity", "services", "gateway", "gateway TLS", "mesh CA", "envoy runtime", "hosts file", "addresses"}
+	want := []string{"kube credentials", "clock", "mesh settings", "identity", "services", "gateway", "gateway TLS", "mesh CA", "envoy runtime", "hosts file", "helper", "addresses"}
 	if len(rep.Checks) != len(want) {
 		t.Fatalf("checks %+v, want %v", rep.Checks, want)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshjoin/meshjoin/certs"
 	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/helper"
 	"github.com/meshjoin/meshjoin/hosts"
 	"github.com/meshjoin/meshjoin/ide"
 	"github.com/meshjoin/meshjoin/mesh"
@@ -46,9 +47,12 @@ func classify(err error) (int, string) {
 		engine    *envoy.EngineError
 	)
 	var coded exitCoder
+	var helperErr *helper.Error
 	switch {
 	case errors.As(err, &flagErr):
 		return exitUsage, flagErr.Hint()
+	case errors.As(err, &helperErr):
+		return helperExit(helperErr)
 	case errors.As(err, &coded):
 		return coded.ExitCode(), cmp.Or(coded.NextStep(), hintUnknown)
 	case errors.As(err, &usage):
@@ -97,7 +101,7 @@ func classify(err error) (int, string) {
 	case errors.As(err, &strange):
 		return exitConflict, "fix the hosts file by hand (meshjoin changes nothing in it until then), or use --hosts-file"
 	case errors.As(err, &hostsErr):
-		return exitEnvironment, "give --hosts-file an existing regular file you may write (the system's is written through sudo: --sudo auto)"
+		return exitEnvironment, "give --hosts-file an existing regular file you may write (the system's is written through the helper, `sudo meshjoin helper install` once, or through sudo: --sudo auto)"
 	case errors.As(err, &cfgErr):
 		return exitEnvironment, "check --kubeconfig / $KUBECONFIG and --context (`kubectl config get-contexts`)"
 	case errors.As(err, &ideFile):
@@ -105,7 +109,7 @@ func classify(err error) (int, string) {
 	case errors.As(err, &ideConfig):
 		return exitUsage, "give one of the names listed with --configuration, or none to copy them all"
 	case errors.Is(err, hosts.ErrNotWritable):
-		return exitEnvironment, "run as a user who may sudo (--sudo auto), or give --hosts-file a file you may write"
+		return exitEnvironment, "install the privileged helper once (`sudo meshjoin helper install`), or run as a user who may sudo (--sudo auto), or give --hosts-file a file you may write"
 	}
 	return exitFailure, hintUnknown
 }

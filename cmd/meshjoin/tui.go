@@ -105,7 +105,7 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 		identity = f.Certificate.Identity
 	}
 	elevate := o.elevateHosts()
-	if elevate {
+	if elevate && !session.HelperServes(o.hostsFile) {
 		// sudo cannot ask for a password once the TUI owns the screen: ask now.
 		fmt.Fprintln(g.streams.Err, "meshjoin writes the hosts file through sudo:")
 		c := exec.CommandContext(ctx, "sudo", "-v")

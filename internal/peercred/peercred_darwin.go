@@ -1,6 +1,6 @@
 //go:build darwin
 
-package daemon
+package peercred
 
 import "golang.org/x/sys/unix"
 
