@@ -93,6 +93,13 @@ func BuildResources(plan Plan, creds Credentials) (Resources, error) {
 			}
 			out.Listeners = append(out.Listeners, l)
 		}
+		for _, j := range svc.GRPCJSON {
+			l, err := buildGRPCJSONListener(svc, j)
+			if err != nil {
+				return Resources{}, fmt.Errorf("service %q: listener %q: %w", svc.Key, GRPCJSONListenerName(svc.Key, j), err)
+			}
+			out.Listeners = append(out.Listeners, l)
+		}
 	}
 	if plan.BindInContainer && plan.Proxy == nil {
 		merged, err := publishedResources(out.Listeners)

@@ -388,6 +388,23 @@ func TestBootstrapGolden(t *testing.T) {
 // secrets (Envoy 1.40's validate mode crashes on an SDS-over-ADS cluster without a server).
 func envoyValidate(t *testing.T, envoyPath string, res Resources) {
 	t.Helper()
+	if out, err := runEnvoyValidate(t, envoyPath, res); err != nil {
+		t.Fatalf("envoy --mode validate rejects the resources: %v\n%s", err, out)
+	}
+}
+
+// envoyValidateFails reports whether envoy --mode validate rejects the resources.
+func envoyValidateFails(t *testing.T, envoyPath string, res Resources) bool {
+	t.Helper()
+	out, err := runEnvoyValidate(t, envoyPath, res)
+	t.Logf("envoy --mode validate: %v\n%s", err, out)
+	return err != nil
+}
+
+// runEnvoyValidate has the real Envoy check the resources as a static bootstrap would hold
+// them, and returns its output.
+func runEnvoyValidate(t *testing.T, envoyPath string, res Resources) ([]byte, error) {
+	t.Helper()
 	b := &bootstrapv3.Bootstrap{StaticResources: &bootstrapv3.Bootstrap_StaticResources{}}
 	boot, err := Bootstrap(BootstrapOptions{NodeID: "validate", XDSAddr: "127.0.0.1:1", Secret: "s", AdminPort: 1, AdminToken: "t", AdminSocket: ContainerAdminSocket})
 	if err != nil {
@@ -428,9 +445,7 @@ func envoyValidate(t *testing.T, envoyPath string, res Resources) {
 	if err := os.WriteFile(file, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(envoyPath, "--mode", "validate", "-c", file, "--disable-hot-restart").CombinedOutput(); err != nil {
-		t.Fatalf("envoy --mode validate rejects the resources: %v\n%s", err, out)
-	}
+	return exec.Command(envoyPath, "--mode", "validate", "-c", file, "--disable-hot-restart").CombinedOutput()
 }
 
 // resourcesJSON is the golden form: {"listeners": [...], "clusters": [...], "secrets": [...]}.

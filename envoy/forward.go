@@ -39,7 +39,7 @@ func NewForwarder(target netip.AddrPort) *Forwarder {
 	return &Forwarder{target: target.String(), listeners: map[netip.AddrPort]net.Listener{}, conns: map[net.Conn]struct{}{}}
 }
 
-// Set makes the Forwarder listen on exactly the addresses of plan's service ports: it opens
+// Set makes the Forwarder listen on exactly the addresses of plan's service ports (and gRPC-JSON listeners): it opens
 // the new ones, then closes those no longer in plan (their open connections go on until
 // Envoy or the client ends them, as they would on the host network). When an address cannot
 // be opened nothing changes, and the error is an *AddressInUseError, an
@@ -55,6 +55,11 @@ func (f *Forwarder) Set(plan Plan) error {
 		for _, p := range svc.Ports {
 			addr := netip.AddrPortFrom(svc.ListenIP, uint16(p.Number))
 			want = append(want, wanted{ListenerName(svc.Key, p.Number), addr})
+			keep[addr] = true
+		}
+		for _, j := range svc.GRPCJSON {
+			addr := netip.AddrPortFrom(svc.ListenIP, uint16(j.Port))
+			want = append(want, wanted{GRPCJSONListenerName(svc.Key, j), addr})
 			keep[addr] = true
 		}
 	}

@@ -42,6 +42,8 @@ type Service struct {
 	// Identities are the exact SPIFFE IDs the destination may present. When empty, any
 	// identity under one of Plan.TrustDomains is accepted (a weaker check: say so to the user).
 	Identities []string
+	// GRPCJSON are extra listeners on ListenIP that take JSON and call one of Ports as gRPC.
+	GRPCJSON []GRPCJSON
 }
 
 // Gateway is the east-west gateway's AUTO_PASSTHROUGH port (normally 15443).
@@ -99,6 +101,9 @@ func ListenerNames(plan Plan) []string {
 	for _, svc := range plan.Services {
 		for _, p := range svc.Ports {
 			names = append(names, ListenerName(svc.Key, p.Number))
+		}
+		for _, j := range svc.GRPCJSON {
+			names = append(names, GRPCJSONListenerName(svc.Key, j))
 		}
 	}
 	return names
@@ -170,6 +175,17 @@ func validatePlan(plan Plan) error {
 					return fmt.Errorf("service %q: port %d listed twice", svc.Key, p.Number)
 				}
 				return fmt.Errorf("service %q: address %s already used by service %q", svc.Key, ap, other)
+			}
+			addrs[ap] = svc.Key
+		}
+		for _, j := range svc.GRPCJSON {
+			if err := validateGRPCJSON(svc, j); err != nil {
+				return fmt.Errorf("service %q: %w", svc.Key, err)
+			}
+			name := GRPCJSONListenerName(svc.Key, j)
+			ap := netip.AddrPortFrom(svc.ListenIP, uint16(j.Port))
+			if other, dup := addrs[ap]; dup {
+				return fmt.Errorf("service %q: gRPC-JSON listener %s: address %s already used by service %q", svc.Key, name, ap, other)
 			}
 			addrs[ap] = svc.Key
 		}

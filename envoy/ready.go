@@ -31,7 +31,7 @@ func (e *AddressInUseError) Is(target error) bool { return target == ErrAddressI
 // WaitReady waits until the Envoy whose admin interface is admin serves every listener
 // in listenerNames: /ready says LIVE (which alone proves little: Envoy also goes LIVE after
 // an xDS fetch timeout), each listener is active in config_dump, and so is its cluster (of the
-// same name, see ListenerName). A listener Envoy rejected ends the wait at once with Envoy's
+// same name, see ListenerName, or the gRPC port's for a JSON listener: ClusterOf). A listener Envoy rejected ends the wait at once with Envoy's
 // reason; a port already taken gives an error wrapping ErrAddressInUse that names the address.
 func WaitReady(ctx context.Context, admin AdminEndpoint, listenerNames []string) error {
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -148,8 +148,8 @@ func checkReady(ctx context.Context, client *http.Client, admin AdminEndpoint, n
 		haveCluster[c.Cluster.Name] = true
 	}
 	for _, n := range clusterNames {
-		if !haveCluster[n] {
-			missing = append(missing, n)
+		if !haveCluster[ClusterOf(n)] {
+			missing = append(missing, ClusterOf(n))
 		}
 	}
 	if len(missing) > 0 {

@@ -41,14 +41,15 @@ type Profile struct {
 
 // Settings are the fields allowed both at the top level and in a profile.
 type Settings struct {
-	Identity   Identity `yaml:"identity,omitempty" doc:"service account to act as, <namespace>/<name> or its SPIFFE ID (like --identity)"`
-	Services   []string `yaml:"services,omitempty" doc:"services joined when none are named on the command line: <name>.<namespace>, or a ServiceEntry host" items:"^\\S+$"`
-	CertTTL    Duration `yaml:"certTTL,omitempty" doc:"lifetime of the workload certificate, renewed at half-life (like --cert-ttl), e.g. 1h"`
-	BareNames  *bool    `yaml:"bareNames,omitempty" doc:"also map the bare service name (e.g. ratings) when unambiguous (like --bare-names)"`
-	Runtime    Runtime  `yaml:"runtime,omitempty" doc:"how to run Envoy (like --runtime): docker or native"`
-	EnvoyImage string   `yaml:"envoyImage,omitempty" doc:"Envoy image for the docker runtime (like --envoy-image)"`
-	Mode       Mode     `yaml:"mode,omitempty" doc:"how names reach the mesh (like --mode): hosts (a loopback address per service, names in the hosts file; the default) or proxy (an HTTP proxy on 127.0.0.1 that clients use through HTTP_PROXY: no hosts file, no root)"`
-	ProxyPort  Port     `yaml:"proxyPort,omitempty" doc:"proxy mode: the HTTP proxy's port on 127.0.0.1 (like --proxy-port); default 15080"`
+	Identity   Identity          `yaml:"identity,omitempty" doc:"service account to act as, <namespace>/<name> or its SPIFFE ID (like --identity)"`
+	Services   []string          `yaml:"services,omitempty" doc:"services joined when none are named on the command line: <name>.<namespace>, or a ServiceEntry host" items:"^\\S+$"`
+	CertTTL    Duration          `yaml:"certTTL,omitempty" doc:"lifetime of the workload certificate, renewed at half-life (like --cert-ttl), e.g. 1h"`
+	BareNames  *bool             `yaml:"bareNames,omitempty" doc:"also map the bare service name (e.g. ratings) when unambiguous (like --bare-names)"`
+	Runtime    Runtime           `yaml:"runtime,omitempty" doc:"how to run Envoy (like --runtime): docker or native"`
+	EnvoyImage string            `yaml:"envoyImage,omitempty" doc:"Envoy image for the docker runtime (like --envoy-image)"`
+	Mode       Mode              `yaml:"mode,omitempty" doc:"how names reach the mesh (like --mode): hosts (a loopback address per service, names in the hosts file; the default) or proxy (an HTTP proxy on 127.0.0.1 that clients use through HTTP_PROXY: no hosts file, no root)"`
+	ProxyPort  Port              `yaml:"proxyPort,omitempty" doc:"proxy mode: the HTTP proxy's port on 127.0.0.1 (like --proxy-port); default 15080"`
+	GRPCJSON   map[string]string `yaml:"grpcJSON,omitempty" doc:"gRPC-JSON transcoding (like --grpc-json): SERVICE or SERVICE:PORT to the descriptor set file made by protoc --include_imports --descriptor_set_out; relative to this file's directory. The JSON listener is on the gRPC port + 10000" names:"^[^\\s:=]+(:[0-9]+)?$"`
 }
 
 // Resolved is what the project file says for one profile, with the local file merged in and
@@ -68,7 +69,8 @@ type Resolved struct {
 	ProxyPort    int    // 0: unset
 	HostsFile    string // absolute
 	AddressRange string
-	EnvFile      string        // absolute; DefaultEnvFile beside the project file when unset
-	IdleTimeout  time.Duration // 0: never
-	MeshFile     string        // absolute
+	EnvFile      string            // absolute; DefaultEnvFile beside the project file when unset
+	IdleTimeout  time.Duration     // 0: never
+	GRPCJSON     map[string]string // SERVICE[:PORT] -> absolute descriptor set path
+	MeshFile     string            // absolute
 }

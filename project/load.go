@@ -196,6 +196,9 @@ func mergeSettings(base, over Settings) Settings {
 	base.EnvoyImage = pick(base.EnvoyImage, over.EnvoyImage)
 	base.Mode = pick(base.Mode, over.Mode)
 	base.ProxyPort = pick(base.ProxyPort, over.ProxyPort)
+	if len(over.GRPCJSON) > 0 {
+		base.GRPCJSON = over.GRPCJSON
+	}
 	return base
 }
 
@@ -262,6 +265,19 @@ func (p *Project) Resolve(profile string) (Resolved, error) {
 		AddressRange: p.File.AddressRange,
 		EnvFile:      abs(pick(DefaultEnvFile, p.File.EnvFile)),
 		IdleTimeout:  time.Duration(p.File.IdleTimeout),
+		GRPCJSON:     absValues(s.GRPCJSON, abs),
 		MeshFile:     abs(p.File.MeshFile),
 	}, nil
+}
+
+// absValues is m with every value made absolute by abs; nil when m is empty.
+func absValues(m map[string]string, abs func(string) string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = abs(v)
+	}
+	return out
 }

@@ -58,10 +58,15 @@ type Config struct {
 	EnvoyLogs    io.Writer
 	PullOutput   io.Writer // progress of an image pull
 
+	// GRPCJSON are gRPC-JSON transcoding listeners for joined services (--grpc-json).
+	GRPCJSON []GRPCJSON
+
 	StateDir string
 	Log      *slog.Logger
 	// Progress, when set, hears about each step (for the TUI and the CLI's progress lines).
 	Progress func(Event)
+
+	transcodings []transcoding // GRPCJSON with the descriptor sets read (withDefaults)
 }
 
 // The defaults, each defined once (or taken from the package that owns it).
@@ -188,6 +193,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	if _, err := certs.ParseIdentity(cfg.Identity); err != nil {
 		return cfg, err
 	}
+	if cfg.Mode == ModeProxy && len(cfg.GRPCJSON) > 0 {
+		// The JSON listener lives on the service's own loopback address, which proxy mode has not.
+		return cfg, &UsageError{Msg: "--grpc-json needs hosts mode: its listener is on the service's own address, which proxy mode does not give it",
+			Hint: "drop --grpc-json, or use --mode hosts"}
+	}
+	t, err := loadTranscodings(cfg.GRPCJSON)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.transcodings = t
 	return cfg, nil
 }
 

@@ -110,6 +110,7 @@ func (s *Session) planInputs() planInput {
 		TrustDomains: append([]string{s.meshCfg.TrustDomain}, s.meshCfg.Aliases...),
 		AddressRange: s.cfg.AddressRange,
 		BareNames:    s.cfg.BareNames,
+		Transcodings: s.cfg.transcodings,
 		Proxy:        s.cfg.proxyListener(),
 	}
 }

@@ -19,6 +19,7 @@ type planInput struct {
 	TrustDomains []string // the mesh's trust domain, then its aliases
 	AddressRange netip.Prefix
 	BareNames    bool
+	Transcodings []transcoding // gRPC-JSON listeners asked for (Config.GRPCJSON)
 	// Proxy is proxy mode's listener; nil in hosts mode. Proxy mode allocates no addresses.
 	Proxy *envoy.ProxyListener
 }
@@ -77,6 +78,9 @@ func makePlan(in planInput, names []string) (envoy.Plan, []JoinedService, []plan
 			name := envoy.ListenerName(svc.Key(), p.Number)
 			js.Ports = append(js.Ports, Port{Number: p.Number, Protocol: string(proto), Listener: name, Cluster: name})
 		}
+		if err := planTranscodings(in, svc, &es, &js); err != nil {
+			return plan, nil, nil, err
+		}
 		js.Names = namesFor(svc, false)
 		js.Unmapped = unmappedFrom(svc.Conflicts)
 		plan.Services = append(plan.Services, es)
@@ -85,6 +89,7 @@ func makePlan(in planInput, names []string) (envoy.Plan, []JoinedService, []plan
 	if in.BareNames {
 		warnings = append(warnings, addBareNames(joined)...)
 	}
+	warnings = append(warnings, warnUnjoined(in, joined)...)
 	if in.Proxy != nil {
 		routeNames(plan.Services, joined)
 	}

@@ -62,7 +62,7 @@ func PreviewJoin(ctx context.Context, cfg Config) (*Preview, error) {
 	}
 	plan, joined, warnings, err := makePlan(planInput{
 		Lookup: catalog.Lookup, Gateway: gw, TrustDomains: append([]string{meshCfg.TrustDomain}, meshCfg.Aliases...),
-		AddressRange: cfg.AddressRange, BareNames: cfg.BareNames, Proxy: cfg.proxyListener(),
+		AddressRange: cfg.AddressRange, BareNames: cfg.BareNames, Transcodings: cfg.transcodings, Proxy: cfg.proxyListener(),
 	}, cfg.Services)
 	if err != nil {
 		return nil, err

@@ -68,6 +68,8 @@ type JoinedService struct {
 	// another service owns it (decided as Istio does), it is reserved for this machine, or a
 	// line of the user's own already resolves it.
 	Unmapped []string `json:"unmapped,omitempty"`
+	// GRPCJSON are the service's gRPC-JSON transcoding listeners (--grpc-json).
+	GRPCJSON []GRPCJSONListener `json:"grpcJSON,omitempty"`
 }
 
 // unmappedFrom words the catalogue's host conflicts for JoinedService.Unmapped.

@@ -45,6 +45,7 @@ func startEcho(service string, port uint32, protocol string) (*echoApp, error) {
 	case ProtocolGRPC:
 		srv := grpc.NewServer()
 		testgrpc.RegisterTestServiceServer(srv, &grpcEcho{app: app})
+		registerEchoJSON(srv, app)
 		go srv.Serve(l)
 		app.stopFn = srv.Stop
 	case ProtocolTCP:

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -32,6 +34,7 @@ type joinOptions struct {
 	config, profile                                                 string           // the project file and its profile (projectfile.go)
 	project                                                         project.Resolved // what the project file said, applied under the flags
 	dryRun                                                          bool             // print the plan, change nothing (dryrun.go)
+	grpcJSON                                                        []string         // --grpc-json SERVICE[:PORT]=DESCRIPTOR_SET
 }
 
 func newJoinCmd(g *globals) *cobra.Command {
@@ -102,8 +105,12 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 	if err != nil {
 		return session.Config{}, err
 	}
+	transcode, err := o.transcodings()
+	if err != nil {
+		return session.Config{}, err
+	}
 	if o.meshFile != "" {
-		return o.meshFileConfig(g, services, prefix)
+		return o.meshFileConfig(g, services, transcode, prefix)
 	}
 	k, err := g.connect()
 	if err != nil {
@@ -111,10 +118,20 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 	}
 	return o.withSessionFlags(g, session.Config{
 		Client: k.client, Dynamic: k.dynamic, Context: k.contextName, Services: qualify(services, k.namespace),
+		GRPCJSON: qualifyTranscodings(transcode, k.namespace),
 	}, prefix), nil
 }
 
-// withSessionFlags is cfg with what the session flags say.
+// qualifyTranscodings adds the -n namespace to the bare service names of --grpc-json.
+func qualifyTranscodings(transcode []session.GRPCJSON, ns string) []session.GRPCJSON {
+	for i := range transcode {
+		transcode[i].Service = qualify([]string{transcode[i].Service}, ns)[0]
+	}
+	return transcode
+}
+
+// withSessionFlags is cfg (connection, services, mesh file, transcodings) with what the
+// session flags say.
 func (o *joinOptions) withSessionFlags(g *globals, cfg session.Config, prefix netip.Prefix) session.Config {
 	more := session.Config{
 		Identity: o.identity, Revision: o.revision,
@@ -125,7 +142,7 @@ func (o *joinOptions) withSessionFlags(g *globals, cfg session.Config, prefix ne
 		Runtime: o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
 		StateDir: g.stateDir, Log: g.log,
 	}
-	more.Client, more.Dynamic, more.Context, more.Services, more.MeshFile = cfg.Client, cfg.Dynamic, cfg.Context, cfg.Services, cfg.MeshFile
+	more.Client, more.Dynamic, more.Context, more.Services, more.MeshFile, more.GRPCJSON = cfg.Client, cfg.Dynamic, cfg.Context, cfg.Services, cfg.MeshFile, cfg.GRPCJSON
 	return more
 }
 
@@ -136,6 +153,23 @@ func (o *joinOptions) elevateHosts() bool {
 		return false
 	}
 	return o.sudo == "always" || (o.sudo == "auto" && needsSudo(o.hostsFile))
+}
+
+// transcodings parses --grpc-json; a relative descriptor set path is made absolute, as the
+// background session may run in another directory.
+func (o *joinOptions) transcodings() ([]session.GRPCJSON, error) {
+	var out []session.GRPCJSON
+	for _, v := range o.grpcJSON {
+		g, err := session.ParseGRPCJSON(v)
+		if err != nil {
+			return nil, err
+		}
+		if abs, err := filepath.Abs(g.DescriptorSet); err == nil {
+			g.DescriptorSet = abs
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // prefix parses --address-range.
@@ -179,6 +213,16 @@ func printJoined(st Streams, svcs []session.JoinedService, took time.Duration) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", js.Key, js.Where(), strings.Join(ports, ","), js.TryCommand())
 	}
 	tw.Flush()
+	printGRPCJSON(st.Out, svcs)
+}
+
+// printGRPCJSON says where each gRPC-JSON listener answers.
+func printGRPCJSON(w io.Writer, svcs []session.JoinedService) {
+	for _, js := range svcs {
+		for _, l := range js.GRPCJSON {
+			fmt.Fprintf(w, "%s: JSON at %s (gRPC port %d; %s)\n", js.Key, js.GRPCJSONURL(l), l.GRPCPort, strings.Join(l.Services, ", "))
+		}
+	}
 }
 
 // keepRunningOnBrokenPipe makes a write to a closed stdout or stderr an error instead of the

@@ -23,12 +23,13 @@ const meshFileHint = "fix the mesh file (the fields: docs/mesh-file.md; its sche
 
 // meshFileConfig is the session of a mesh file: no cluster connection, except for tokens when
 // the file names no other source of the workload certificate.
-func (o *joinOptions) meshFileConfig(g *globals, services []string, prefix netip.Prefix) (session.Config, error) {
+func (o *joinOptions) meshFileConfig(g *globals, services []string, transcode []session.GRPCJSON, prefix netip.Prefix) (session.Config, error) {
 	f, err := mesh.LoadStaticFile(o.meshFile)
 	if err != nil {
 		return session.Config{}, &session.UsageError{Msg: err.Error(), Hint: meshFileHint}
 	}
-	cfg := session.Config{MeshFile: f, Context: "mesh file " + o.meshFile, Services: qualify(services, g.namespace)}
+	cfg := session.Config{MeshFile: f, Context: "mesh file " + o.meshFile, Services: qualify(services, g.namespace),
+		GRPCJSON: qualifyTranscodings(transcode, g.namespace)}
 	if wc := f.Certificate; wc == nil || (wc.CertFile == "" && wc.TokenFile == "" && wc.TokenCommand == nil) {
 		k, err := g.connect() // tokens only
 		if err != nil {

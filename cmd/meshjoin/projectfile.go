@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -119,6 +121,12 @@ func (o *joinOptions) applyProject(f *pflag.FlagSet) error {
 		{"address-range", r.AddressRange}, {"mesh-file", r.MeshFile},
 	} {
 		if err := set(s.flag, s.value); err != nil {
+			return err
+		}
+	}
+	// grpcJSON: one --grpc-json per entry (Set on a string array appends), in a stable order.
+	for _, target := range slices.Sorted(maps.Keys(r.GRPCJSON)) {
+		if err := set("grpc-json", target+"="+r.GRPCJSON[target]); err != nil {
 			return err
 		}
 	}

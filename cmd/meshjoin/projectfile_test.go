@@ -208,3 +208,28 @@ func TestProjectFileIdleTimeout(t *testing.T) {
 		}
 	}
 }
+
+// grpcJSON of the project file becomes --grpc-json values (paths beside the file), unless
+// --grpc-json is given, which replaces them all.
+func TestProjectFileGRPCJSON(t *testing.T) {
+	file := "identity: dev/a\nservices: [ledger.payments]\ngrpcJSON:\n  ledger.payments: api/ledger.pb\n  b.x:7071: /abs/b.pb\n"
+	dir := inRepo(t, map[string]string{"meshjoin.yaml": file})
+	o, _, cmd, err := probeCommand(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"b.x:7071=/abs/b.pb", "ledger.payments=" + filepath.Join(dir, "api/ledger.pb")}; !slices.Equal(o.grpcJSON, want) {
+		t.Errorf("--grpc-json from the file = %q, want %q", o.grpcJSON, want)
+	}
+	if cmd.Flags().Changed("grpc-json") {
+		t.Error("the file's grpcJSON counts as given on the command line")
+	}
+	o, _, _, err = probeCommand(t, "--grpc-json", "x.y=mine.pb")
+	if err != nil || !slices.Equal(o.grpcJSON, []string{"x.y=mine.pb"}) {
+		t.Errorf("--grpc-json over the file = %q, %v", o.grpcJSON, err)
+	}
+	got, err := o.transcodings()
+	if err != nil || len(got) != 1 || got[0].Service != "x.y" || !filepath.IsAbs(got[0].DescriptorSet) {
+		t.Errorf("transcodings() = %+v, %v; want x.y with an absolute path", got, err)
+	}
+}

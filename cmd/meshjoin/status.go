@@ -145,6 +145,7 @@ func printStatus(s Streams, st session.Status) error {
 		for _, u := range ss.Unmapped {
 			fmt.Fprintf(s.Out, "%s: %s\n", ss.Key, u)
 		}
+		printGRPCJSON(s.Out, []session.JoinedService{ss.JoinedService})
 	}
 	return nil
 }

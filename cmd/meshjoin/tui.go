@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
+	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/session"
 	"github.com/meshjoin/meshjoin/tui"
 )
@@ -63,6 +64,7 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.envoyImage, "envoy-image", session.DefaultEnvoyImage, "Envoy image (docker runtime)")
 	f.StringVar(&o.envoyPath, "envoy-path", session.DefaultEnvoyPath, "Envoy binary (native runtime)")
 	StringEnumFlag(f, &o.sudo, "sudo", "", "auto", sudoValues, "write the hosts file through sudo")
+	f.StringArrayVar(&o.grpcJSON, "grpc-json", nil, fmt.Sprintf("SERVICE[:PORT]=DESCRIPTOR_SET: also take JSON for the service's gRPC port, on its port + %d (repeatable; docs/how-it-works.md)", envoy.GRPCJSONPortOffset))
 	addProjectFlags(f, o)
 }
 
