@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -20,7 +19,6 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -233,9 +231,8 @@ func TestProxyModeNative(t *testing.T) {
 	conn.Close()
 
 	// The same over an HTTP/2 CONNECT (h2c to the proxy, one stream per tunnel).
-	h2 := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}}
+	h2 := &http.Transport{Protocols: new(http.Protocols)}
+	h2.Protocols.SetUnencryptedHTTP2(true) // prior knowledge, as Envoy's listener expects
 	defer h2.CloseIdleConnections()
 	pr, pw := io.Pipe()
 	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Scheme: "http", Host: listen.String()}, Host: "db.bookinfo:3306", Header: http.Header{}, Body: pr}

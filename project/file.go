@@ -30,6 +30,7 @@ type File struct {
 	AddressRange string             `yaml:"addressRange,omitempty" doc:"loopback range the services' addresses come from (like --address-range), e.g. 127.77.0.0/16"`
 	EnvFile      string             `yaml:"envFile,omitempty" doc:"where 'meshjoin env' writes the services' environment and IDE configurations read it; relative to this file's directory; default .meshjoin/env"`
 	IdleTimeout  Duration           `yaml:"idleTimeout,omitempty" doc:"the background session ('meshjoin up') ends after this long with no client; default never"`
+	MeshFile     string             `yaml:"meshFile,omitempty" doc:"static mesh file to join from instead of reading the cluster (like --mesh-file, docs/mesh-file.md); relative to this file's directory"`
 	Profiles     map[string]Profile `yaml:"profiles,omitempty" doc:"named sets of settings chosen with --profile NAME; a profile's fields override the top level's" names:"^[A-Za-z0-9][-A-Za-z0-9_.]*$"`
 }
 
@@ -71,4 +72,5 @@ type Resolved struct {
 	EnvFile      string            // absolute; DefaultEnvFile beside the project file when unset
 	IdleTimeout  time.Duration     // 0: never
 	GRPCJSON     map[string]string // SERVICE[:PORT] -> absolute descriptor set path
+	MeshFile     string            // absolute
 }

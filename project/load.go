@@ -169,6 +169,7 @@ func merge(base, over File) File {
 	base.AddressRange = pick(base.AddressRange, over.AddressRange)
 	base.EnvFile = pick(base.EnvFile, over.EnvFile)
 	base.IdleTimeout = pick(base.IdleTimeout, over.IdleTimeout)
+	base.MeshFile = pick(base.MeshFile, over.MeshFile)
 	if len(over.Profiles) > 0 {
 		profiles := make(map[string]Profile, len(base.Profiles)+len(over.Profiles))
 		for name, p := range base.Profiles {
@@ -265,6 +266,7 @@ func (p *Project) Resolve(profile string) (Resolved, error) {
 		EnvFile:      abs(pick(DefaultEnvFile, p.File.EnvFile)),
 		IdleTimeout:  time.Duration(p.File.IdleTimeout),
 		GRPCJSON:     absValues(s.GRPCJSON, abs),
+		MeshFile:     abs(p.File.MeshFile),
 	}, nil
 }
 

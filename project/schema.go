@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -22,12 +23,21 @@ const SchemaComment = "# yaml-language-server: $schema=" + SchemaURL
 // from the yaml tags, descriptions from the doc tags, value rules from the field types. It is
 // published as docs/meshjoin.schema.json (a test keeps that file equal to this).
 func Schema() []byte {
-	root := objectSchema(reflect.TypeFor[File]())
+	return SchemaFor(reflect.TypeFor[File](), SchemaURL, "meshjoin project file (meshjoin.yaml, meshjoin.local.yaml)",
+		"Which services this repository joins to the mesh, as whom, and how. Fields and precedence: docs/project-file.md")
+}
+
+// SchemaFor is the JSON Schema (draft 2020-12) of the YAML file that decodes into t, made as
+// Schema's: besides yaml and doc, the tags required:"true", enum:"a|b", pattern, items (the
+// pattern of a list's strings), minItems, minimum and maximum constrain a field. Other files
+// of meshjoin (the static mesh file) publish theirs with it.
+func SchemaFor(t reflect.Type, id, title, description string) []byte {
+	root := objectSchema(t)
 	doc := map[string]any{
 		"$schema":     "https://json-schema.org/draft/2020-12/schema",
-		"$id":         SchemaURL,
-		"title":       "meshjoin project file (meshjoin.yaml, meshjoin.local.yaml)",
-		"description": "Which services this repository joins to the mesh, as whom, and how. Fields and precedence: docs/project-file.md",
+		"$id":         id,
+		"title":       title,
+		"description": description,
 	}
 	for k, v := range root {
 		doc[k] = v
@@ -46,6 +56,7 @@ func Schema() []byte {
 // structs flattened, nothing else allowed.
 func objectSchema(t reflect.Type) map[string]any {
 	props := map[string]any{}
+	var required []string
 	var add func(t reflect.Type)
 	add = func(t reflect.Type) {
 		for i := range t.NumField() {
@@ -63,10 +74,17 @@ func objectSchema(t reflect.Type) map[string]any {
 				p["description"] = d
 			}
 			props[name] = p
+			if f.Tag.Get("required") == "true" {
+				required = append(required, name)
+			}
 		}
 	}
 	add(t)
-	return map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+	s := map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+	if len(required) > 0 {
+		s["required"] = required
+	}
+	return s
 }
 
 // valueSchema describes one field's value.
@@ -78,7 +96,33 @@ func valueSchema(t reflect.Type, tag reflect.StructTag) map[string]any {
 	case reflect.Pointer:
 		return valueSchema(t.Elem(), tag)
 	case reflect.String:
-		return map[string]any{"type": "string"}
+		s := map[string]any{"type": "string"}
+		if p := tag.Get("pattern"); p != "" {
+			s["pattern"] = p
+		}
+		if e := tag.Get("enum"); e != "" {
+			s["enum"] = strings.Split(e, "|")
+		}
+		return s
+	case reflect.Int:
+		s := map[string]any{"type": "integer"}
+		for _, k := range []string{"minimum", "maximum"} {
+			if v, err := strconv.Atoi(tag.Get(k)); err == nil {
+				s[k] = v
+			}
+		}
+		if e := tag.Get("enum"); e != "" {
+			var enum []int
+			for _, v := range strings.Split(e, "|") {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					panic(fmt.Sprintf("project: enum value %q of an integer field", v)) // caught by the schema tests
+				}
+				enum = append(enum, n)
+			}
+			s["enum"] = enum
+		}
+		return s
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
 	case reflect.Slice:
@@ -86,7 +130,11 @@ func valueSchema(t reflect.Type, tag reflect.StructTag) map[string]any {
 		if p := tag.Get("items"); p != "" {
 			items["pattern"] = p
 		}
-		return map[string]any{"type": "array", "items": items}
+		s := map[string]any{"type": "array", "items": items}
+		if n, err := strconv.Atoi(tag.Get("minItems")); err == nil {
+			s["minItems"] = n
+		}
+		return s
 	case reflect.Map:
 		m := map[string]any{"type": "object", "additionalProperties": valueSchema(t.Elem(), "")}
 		if p := tag.Get("names"); p != "" {

@@ -28,6 +28,9 @@ type Config struct {
 	Identity string // "<namespace>/<serviceaccount>"
 	Services []string
 	Revision string
+	// MeshFile, when set, is a static mesh file that replaces every read of the cluster
+	// (meshfile.go); Client is then only used for tokens, when the file names no other source.
+	MeshFile *mesh.StaticFile
 
 	GatewayOverride string // host:port of the east-west gateway's 15443
 	CAAddress       string // host:port of the mesh CA; default the gateway's DefaultCAPort
@@ -176,6 +179,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.EnvoyPath == "" {
 		cfg.EnvoyPath = DefaultEnvoyPath
+	}
+	cfg, err := cfg.withMeshFile()
+	if err != nil {
+		return cfg, err
 	}
 	if cfg.CAServerName == "" {
 		cfg.CAServerName = DefaultCAServerName(cfg.Revision)

@@ -26,7 +26,7 @@ func (s *Session) discover(ctx context.Context) error {
 			s.log.Warn(w)
 		}
 		s.identity.TrustDomain = cfg.TrustDomain
-		s.catalog = mesh.NewCatalog(s.cfg.Client, s.cfg.Dynamic, cfg, mesh.CatalogOptions{})
+		s.catalog = newCatalog(&s.cfg, cfg)
 		catalogCtx, stopCatalog := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopCatalog = stopCatalog
 		unhook := context.AfterFunc(ctx, stopCatalog) // Ctrl-C while listing still stops it
@@ -49,6 +49,9 @@ func (s *Session) discover(ctx context.Context) error {
 // readMesh loads the mesh settings and finds (and probes) the east-west gateway; it fills in
 // cfg.CAAddress when it was left to the defaults. It only reads.
 func readMesh(ctx context.Context, cfg *Config, rootsNamespace string) (*mesh.Config, envoy.Gateway, error) {
+	if cfg.MeshFile != nil {
+		return readStatic(ctx, cfg)
+	}
 	meshCfg, err := mesh.LoadConfig(ctx, cfg.Client, mesh.ConfigOptions{Revision: cfg.Revision, RootsNamespace: rootsNamespace})
 	if err != nil {
 		return nil, envoy.Gateway{}, err

@@ -11,7 +11,6 @@ import (
 	"github.com/meshjoin/meshjoin/certs"
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/hosts"
-	"github.com/meshjoin/meshjoin/mesh"
 )
 
 // Preview is what a join of cfg would do (`--dry-run`), worked out without changing anything.
@@ -55,7 +54,7 @@ func PreviewJoin(ctx context.Context, cfg Config) (*Preview, error) {
 		return nil, err
 	}
 	id.TrustDomain = meshCfg.TrustDomain
-	catalog := mesh.NewCatalog(cfg.Client, cfg.Dynamic, meshCfg, mesh.CatalogOptions{})
+	catalog := newCatalog(&cfg, meshCfg)
 	catalogCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if err := catalog.Start(catalogCtx); err != nil {

@@ -17,6 +17,12 @@ import (
 // certify takes a token for the identity and has the mesh CA sign a fresh key.
 func (s *Session) certify(ctx context.Context) error {
 	return s.step(StepCertificate, func() (string, error) {
+		if cf, err := s.certFiles(); cf != nil || err != nil {
+			if err != nil {
+				return "", err
+			}
+			return s.loadCertFiles(cf)
+		}
 		roots, err := certs.ParseRoots(s.meshCfg.RootsPEM)
 		if err != nil {
 			return "", err
@@ -30,7 +36,7 @@ func (s *Session) certify(ctx context.Context) error {
 		}
 		s.issuer = &certs.Issuer{
 			CA:       s.ca,
-			Tokens:   s.timedTokens(certs.NewServiceAccountTokenSource(s.cfg.Client, s.identity)),
+			Tokens:   s.timedTokens(s.tokenSource()),
 			Identity: s.identity,
 			Roots:    roots,
 			TTL:      s.cfg.CertTTL,
@@ -62,6 +68,9 @@ func (s *Session) timedTokens(inner certs.TokenSource) certs.TokenSource {
 
 // startRotation renews the certificate in the background until the session ends.
 func (s *Session) startRotation() {
+	if s.watchCertFiles() {
+		return
+	}
 	r := &certs.Rotator{
 		Issuer: s.issuer,
 		OnRenew: func(b *certs.Bundle) {

@@ -78,7 +78,7 @@ type Session struct {
 
 	// Set by Open, read-only afterwards.
 	meshCfg     *mesh.Config
-	catalog     *mesh.Catalog
+	catalog     mesh.Source
 	stopCatalog context.CancelFunc
 	gateway     envoy.Gateway
 
@@ -355,8 +355,8 @@ func (s *Session) State() State {
 	return st
 }
 
-// Catalog is the live catalogue (for the TUI's picker).
-func (s *Session) Catalog() *mesh.Catalog { return s.catalog }
+// Catalog is the catalogue (for the TUI's picker): the live one, or the mesh file's.
+func (s *Session) Catalog() mesh.Source { return s.catalog }
 
 // ProxyDone is closed when the local Envoy is gone for good: it exited and the restarts failed
 // (State's EnvoyProblem says why), or a failed change of services could not bring it back.

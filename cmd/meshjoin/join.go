@@ -23,6 +23,7 @@ import (
 
 type joinOptions struct {
 	identity, gateway, caAddress, caServerName, clusterID, revision string
+	meshFile                                                        string // a static mesh file instead of the cluster (meshfile.go)
 	certTTL                                                         time.Duration
 	hostsFile, addressRange                                         string
 	bareNames                                                       bool
@@ -56,7 +57,7 @@ func joinRun(ctx context.Context, g *globals, o *joinOptions, args []string) err
 	if err != nil {
 		return err
 	}
-	if o.identity == "" {
+	if o.identity == "" && o.meshFile == "" { // a mesh file may name the identity
 		return &session.UsageError{Msg: "no identity given", Hint: "pass --identity <namespace>/<serviceaccount> (or set MESHJOIN_IDENTITY)"}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -108,23 +109,41 @@ func (o *joinOptions) sessionConfig(g *globals, services []string) (session.Conf
 	if err != nil {
 		return session.Config{}, err
 	}
+	if o.meshFile != "" {
+		return o.meshFileConfig(g, services, transcode, prefix)
+	}
 	k, err := g.connect()
 	if err != nil {
 		return session.Config{}, err
 	}
+	return o.withSessionFlags(g, session.Config{
+		Client: k.client, Dynamic: k.dynamic, Context: k.contextName, Services: qualify(services, k.namespace),
+		GRPCJSON: qualifyTranscodings(transcode, k.namespace),
+	}, prefix), nil
+}
+
+// qualifyTranscodings adds the -n namespace to the bare service names of --grpc-json.
+func qualifyTranscodings(transcode []session.GRPCJSON, ns string) []session.GRPCJSON {
 	for i := range transcode {
-		transcode[i].Service = qualify([]string{transcode[i].Service}, k.namespace)[0]
+		transcode[i].Service = qualify([]string{transcode[i].Service}, ns)[0]
 	}
-	return session.Config{
-		Client: k.client, Dynamic: k.dynamic, Context: k.contextName,
-		Identity: o.identity, Services: qualify(services, k.namespace), Revision: o.revision,
+	return transcode
+}
+
+// withSessionFlags is cfg (connection, services, mesh file, transcodings) with what the
+// session flags say.
+func (o *joinOptions) withSessionFlags(g *globals, cfg session.Config, prefix netip.Prefix) session.Config {
+	more := session.Config{
+		Identity: o.identity, Revision: o.revision,
 		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
 		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
 		ElevateHosts: o.elevateHosts(),
 		Mode:         o.mode, ProxyPort: o.proxyPort,
 		Runtime: o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
-		GRPCJSON: transcode, StateDir: g.stateDir, Log: g.log,
-	}, nil
+		StateDir: g.stateDir, Log: g.log,
+	}
+	more.Client, more.Dynamic, more.Context, more.Services, more.MeshFile, more.GRPCJSON = cfg.Client, cfg.Dynamic, cfg.Context, cfg.Services, cfg.MeshFile, cfg.GRPCJSON
+	return more
 }
 
 // elevateHosts is whether the hosts file is written through sudo: never in proxy mode, which

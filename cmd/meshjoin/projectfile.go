@@ -118,7 +118,7 @@ func (o *joinOptions) applyProject(f *pflag.FlagSet) error {
 	for _, s := range []struct{ flag, value string }{
 		{"context", r.Context}, {"identity", identity}, {"cert-ttl", ttl}, {"bare-names", bare},
 		{"runtime", r.Runtime}, {"mode", r.Mode}, {"proxy-port", proxyPort}, {"envoy-image", r.EnvoyImage}, {"hosts-file", r.HostsFile}, {"idle-timeout", idle},
-		{"address-range", r.AddressRange},
+		{"address-range", r.AddressRange}, {"mesh-file", r.MeshFile},
 	} {
 		if err := set(s.flag, s.value); err != nil {
 			return err

@@ -77,7 +77,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringVar(&g.logFile, "log-file", "", "write logs to this file instead of stderr")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log every step")
 	root.AddCommand(newJoinCmd(g), newLeaveCmd(g), newStatusCmd(g), newServicesCmd(g), newVersionCmd(g), newHostsApplyCmd(g), newGenDocsCmd(g), newTUICmd(g), newIDECmd(g), newInitCmd(g), newDoctorCmd(g))
-	root.AddCommand(newUpCmd(g), newDownCmd(g), newRunCmd(g), newEnvCmd(g), newServeCmd(g), newHelperCmd(g))
+	root.AddCommand(newUpCmd(g), newDownCmd(g), newRunCmd(g), newEnvCmd(g), newServeCmd(g), newHelperCmd(g), newMeshCmd(g))
 	openTUIWithoutArgs(root, g)
 	markUsageErrors(root)
 	return root

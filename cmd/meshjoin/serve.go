@@ -57,7 +57,7 @@ func serveRun(ctx context.Context, g *globals, o *joinOptions, so *serveOptions,
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(l) }()
 	err = d.Run(ctx, func(ctx context.Context) (daemon.Session, error) {
-		if o.identity == "" {
+		if o.identity == "" && o.meshFile == "" { // a mesh file may name the identity
 			return nil, errNoIdentity
 		}
 		cfg, err := o.sessionConfig(g, services)

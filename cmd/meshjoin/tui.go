@@ -52,6 +52,7 @@ func addSessionFlags(f *pflag.FlagSet, o *joinOptions, identityHelp string) {
 	f.StringVar(&o.caServerName, "ca-server-name", "", fmt.Sprintf("TLS server name of the mesh CA (default %s, or istiod-<revision>...)", session.DefaultCAServerName("")))
 	f.StringVar(&o.clusterID, "cluster-id", "", "cluster name sent to the CA (default Kubernetes)")
 	f.StringVar(&o.revision, "revision", "", "istiod revision whose settings to use")
+	f.StringVar(&o.meshFile, "mesh-file", "", "join from this static mesh file, without reading the cluster (docs/mesh-file.md)")
 	f.DurationVar(&o.certTTL, "cert-ttl", session.DefaultCertTTL, fmt.Sprintf("lifetime of the workload certificate, at least %s; renewed at half-life", session.MinCertTTL))
 	f.StringVar(&o.hostsFile, "hosts-file", "", "hosts file to write (default the system's)")
 	f.StringVar(&o.addressRange, "address-range", session.DefaultAddressRange.String(), "loopback range for the services' addresses")
@@ -76,14 +77,6 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 		return tuiAttach(ctx, g, c, st)
 	}
 	keepRunningOnBrokenPipe()
-	prefix, err := o.prefix()
-	if err != nil {
-		return err
-	}
-	transcode, err := o.transcodings()
-	if err != nil {
-		return err
-	}
 	// Logs go to a file while the TUI owns the screen, and to the log pane.
 	logPath := g.logFile
 	if logPath == "" {
@@ -104,9 +97,14 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 	klog.LogToStderr(false)
 	defer klog.SetOutput(g.streams.Err)
 
-	k, err := g.connect()
+	// The session flags as join reads them (a mesh file too); the TUI asks for the rest.
+	cfg, err := o.sessionConfig(g, nil)
 	if err != nil {
 		return err
+	}
+	identity := o.identity
+	if f := cfg.MeshFile; identity == "" && f != nil && f.Certificate != nil {
+		identity = f.Certificate.Identity
 	}
 	elevate := o.elevateHosts()
 	if elevate && !session.HelperServes(o.hostsFile) {
@@ -118,24 +116,13 @@ func tuiRun(cmd *cobra.Command, g *globals, o *joinOptions) error {
 			return &session.UsageError{Msg: "sudo -v failed: " + err.Error(), Hint: "run as a user who may sudo, or give --hosts-file with --sudo never"}
 		}
 	}
-	cfg := session.Config{
-		Client: k.client, Dynamic: k.dynamic, Context: k.contextName, Revision: o.revision,
-		GatewayOverride: o.gateway, CAAddress: o.caAddress, CAServerName: o.caServerName, ClusterID: o.clusterID,
-		CertTTL: o.certTTL, HostsFile: o.hostsFile, AddressRange: prefix, BareNames: o.bareNames,
-		ElevateHosts: elevate, Mode: o.mode, ProxyPort: o.proxyPort,
-		Runtime: o.runtime, EnvoyNetwork: o.envoyNetwork, EnvoyImage: o.envoyImage, EnvoyPath: o.envoyPath,
-		EnvoyLogs: lf, PullOutput: logW, GRPCJSON: transcode,
-		StateDir: g.stateDir, Log: log,
-	}
-	for i := range cfg.GRPCJSON {
-		cfg.GRPCJSON[i].Service = qualify([]string{cfg.GRPCJSON[i].Service}, k.namespace)[0]
-	}
+	cfg.Identity, cfg.ElevateHosts, cfg.EnvoyLogs, cfg.PullOutput, cfg.Log = "", elevate, lf, logW, log
 	backend := tui.NewSessionBackend(cfg)
 	var toBackground []string
 	err = tui.Run(ctx, tui.Options{
 		Backend:     backend,
-		KubeContext: k.contextName,
-		Identity:    o.identity,
+		KubeContext: cfg.Context,
+		Identity:    identity,
 		Hint:        func(err error) string { _, h := classify(err); return h },
 		Logs:        ring.Lines,
 		Color:       true,

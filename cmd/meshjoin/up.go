@@ -73,7 +73,7 @@ func previewBackground(ctx context.Context, g *globals, o *joinOptions, args []s
 	if err != nil {
 		return err
 	}
-	if o.identity == "" {
+	if o.identity == "" && o.meshFile == "" { // a mesh file may name the identity
 		return errNoIdentity
 	}
 	cfg, err := o.sessionConfig(g, services)
@@ -141,7 +141,7 @@ func startBackground(ctx context.Context, cmd *cobra.Command, g *globals, o *joi
 		return daemon.Status{}, &session.UsageError{Msg: "no session is running and no services were named",
 			Hint: "name the services to join (`meshjoin up ratings.bookinfo`), or list them in meshjoin.yaml (`meshjoin init` writes one)"}
 	}
-	if o.identity == "" {
+	if o.identity == "" && o.meshFile == "" { // a mesh file may name the identity
 		return daemon.Status{}, errNoIdentity
 	}
 	if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
