@@ -95,8 +95,7 @@ func (f *StaticFile) services() []Service {
 		s := Service{
 			Name: ss.Name, Namespace: ss.Namespace, Kind: KindService,
 			Hosts:     slices.Clone(ss.Hosts),
-			Reachable: true,
-			Endpoints: 1, // not known without the cluster; the file names what it means to be callable
+			Reachable: true, // the file lists what can be called; endpoints are not known without the cluster (0)
 		}
 		if ss.Kind != "" {
 			s.Kind = Kind(ss.Kind)

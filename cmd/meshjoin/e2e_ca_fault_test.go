@@ -114,48 +114,21 @@ func TestCAOutageAcrossRenewal(t *testing.T) {
 		t.Errorf("status after the recovery still shows the problem:\n%s", out)
 	}
 	renewedAt := st.LastRenewal
-	var okAgain time.Time
-	for deadline := time.Now().Add(60 * time.Second); okAgain.IsZero(); time.Sleep(20 * time.Millisecond) {
-		for _, res := range probe.snapshot() {
-			if res.ok && res.at.After(renewedAt) {
-				okAgain = res.at
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no request succeeded in the 60 s after the renewal:\n%s", r.stderr)
-		}
-	}
+	okAgain := probe.firstOKAfter(t, renewedAt, "the renewal", r.stderr)
 	time.Sleep(3 * time.Second) // steady again
 	cancel()
 	wg.Wait()
 
-	var beforeExpiry, failedBeforeExpiry, afterExpiry, failedAfterExpiry, failedAfterRecovery int
-	for _, res := range probe.snapshot() {
-		switch {
-		case res.at.Before(notAfter):
-			beforeExpiry++
-			if !res.ok {
-				failedBeforeExpiry++
-			}
-		case res.at.Before(okAgain):
-			afterExpiry++
-			if !res.ok {
-				failedAfterExpiry++
-			}
-		case !res.ok:
-			failedAfterRecovery++
-		}
-	}
+	ph := probe.phases(notAfter, okAgain) // before the expiry, from it to the recovery, after
 	t.Logf("istiod down %s (from %s before the expiry); %d renewal attempts meanwhile, waits %v; %d requests before the expiry (%d failed), %d from the expiry to the recovery (%d failed), %d failed after; new certificate %s after istiod answered, first request with it %s after",
 		upAt.Sub(stopAt).Round(time.Second), notAfter.Sub(stopAt).Round(time.Second), len(attempts), delays,
-		beforeExpiry, failedBeforeExpiry, afterExpiry, failedAfterExpiry, failedAfterRecovery,
+		ph.before, ph.failedBefore, ph.between, ph.failedBetween, ph.failedAfter,
 		renewedAt.Sub(upAt).Round(time.Millisecond), okAgain.Sub(upAt).Round(time.Millisecond))
-	if failedBeforeExpiry > 0 {
-		t.Errorf("%d requests failed while the certificate in use was still valid", failedBeforeExpiry)
+	if ph.failedBefore > 0 {
+		t.Errorf("%d requests failed while the certificate in use was still valid", ph.failedBefore)
 	}
-	if failedAfterRecovery > 0 {
-		t.Errorf("%d requests failed after the first success with the new certificate", failedAfterRecovery)
+	if ph.failedAfter > 0 {
+		t.Errorf("%d requests failed after the first success with the new certificate", ph.failedAfter)
 	}
 	select {
 	case <-r.done:

@@ -79,18 +79,7 @@ func TestDockerEngineRestartUnderLoad(t *testing.T) {
 	}
 	upAt := eng.start(t)
 
-	var recoveredAt time.Time
-	for deadline := upAt.Add(60 * time.Second); recoveredAt.IsZero(); time.Sleep(20 * time.Millisecond) {
-		for _, res := range probe.snapshot() {
-			if res.ok && res.at.After(upAt) {
-				recoveredAt = res.at
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no request succeeded in the 60 s after the engine answered again:\n%s", r.stderr)
-		}
-	}
+	recoveredAt := probe.firstOKAfter(t, upAt, "the engine answered again", r.stderr)
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if st := e.state(); st.EnvoyProblem == "" && st.EnvoyRestarts > 0 {
 			break
@@ -103,30 +92,14 @@ func TestDockerEngineRestartUnderLoad(t *testing.T) {
 	cancel()
 	wg.Wait()
 
-	var nBefore, during, failedBefore, failedDuring, failedAfter int
-	for _, res := range probe.snapshot() {
-		switch {
-		case res.at.Before(stopAt):
-			nBefore++
-			if !res.ok {
-				failedBefore++
-			}
-		case res.at.Before(recoveredAt):
-			during++
-			if !res.ok {
-				failedDuring++
-			}
-		case !res.ok:
-			failedAfter++
-		}
-	}
+	ph := probe.phases(stopAt, recoveredAt)
 	t.Logf("engine stopped in %s, down %s: %d requests before (%d failed), %d while down or recovering (%d failed), %d failed after the first success",
-		stopped.Sub(stopAt).Round(time.Millisecond), engineDownFor, nBefore, failedBefore, during, failedDuring, failedAfter)
+		stopped.Sub(stopAt).Round(time.Millisecond), engineDownFor, ph.before, ph.failedBefore, ph.between, ph.failedBetween, ph.failedAfter)
 	t.Logf("recovered %d ms after the engine answered", recoveredAt.Sub(upAt).Milliseconds())
-	if failedBefore > 0 || failedAfter > 0 {
-		t.Errorf("requests failed outside the outage: %d before it, %d after the first success", failedBefore, failedAfter)
+	if ph.failedBefore > 0 || ph.failedAfter > 0 {
+		t.Errorf("requests failed outside the outage: %d before it, %d after the first success", ph.failedBefore, ph.failedAfter)
 	}
-	if failedDuring == 0 {
+	if ph.failedBetween == 0 {
 		t.Error("no request failed while the engine was down: the outage did not happen")
 	}
 

@@ -13,37 +13,6 @@ import (
 // for every timer a connection pool or health check might start.
 const outageDuration = 30 * time.Second
 
-// loadProbe sends one request every interval and records when each answered and whether it
-// succeeded.
-type loadProbe struct {
-	mu      sync.Mutex
-	results []probeResult
-}
-
-type probeResult struct {
-	at time.Time
-	ok bool
-}
-
-func (p *loadProbe) run(ctx context.Context, addr string, port int, interval time.Duration) {
-	for ctx.Err() == nil {
-		_, err := getHTTP(addr, port, "/")
-		p.mu.Lock()
-		p.results = append(p.results, probeResult{at: time.Now(), ok: err == nil})
-		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-time.After(interval):
-		}
-	}
-}
-
-func (p *loadProbe) snapshot() []probeResult {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]probeResult(nil), p.results...)
-}
-
 // The east-west gateway goes down for 30 s under steady requests and comes back: requests
 // fail only while it is down, succeed again once it answers, and the session (and its Envoy)
 // never restart. The recovery time is logged (docs/benchmarks.md).
@@ -74,46 +43,18 @@ func TestGatewayOutageUnderLoad(t *testing.T) {
 	}
 	restarted = true
 	upAt := time.Now()
-	var recoveredAt time.Time
-	for deadline := upAt.Add(60 * time.Second); recoveredAt.IsZero(); time.Sleep(20 * time.Millisecond) {
-		for _, res := range probe.snapshot() {
-			if res.ok && res.at.After(upAt) {
-				recoveredAt = res.at
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no request succeeded in the 60 s after the gateway came back:\n%s", r.stderr)
-		}
-	}
+	recoveredAt := probe.firstOKAfter(t, upAt, "the gateway came back", r.stderr)
 	time.Sleep(3 * time.Second) // steady again
 	cancel()
 	wg.Wait()
 
-	results := probe.snapshot()
-	var before, during, failedBefore, failedDuring, failedAfter int
-	for _, res := range results {
-		switch {
-		case res.at.Before(stopAt):
-			before++
-			if !res.ok {
-				failedBefore++
-			}
-		case res.at.Before(recoveredAt):
-			during++
-			if !res.ok {
-				failedDuring++
-			}
-		case !res.ok:
-			failedAfter++
-		}
-	}
+	ph := probe.phases(stopAt, recoveredAt)
 	t.Logf("gateway down %s: %d requests before (%d failed), %d while down or recovering (%d failed), %d failed after the first success; first success %s after the gateway answered",
-		outageDuration, before, failedBefore, during, failedDuring, failedAfter, recoveredAt.Sub(upAt).Round(time.Millisecond))
-	if failedBefore > 0 || failedAfter > 0 {
-		t.Errorf("requests failed outside the outage: %d before it, %d after the first success", failedBefore, failedAfter)
+		outageDuration, ph.before, ph.failedBefore, ph.between, ph.failedBetween, ph.failedAfter, recoveredAt.Sub(upAt).Round(time.Millisecond))
+	if ph.failedBefore > 0 || ph.failedAfter > 0 {
+		t.Errorf("requests failed outside the outage: %d before it, %d after the first success", ph.failedBefore, ph.failedAfter)
 	}
-	if failedDuring == 0 {
+	if ph.failedBetween == 0 {
 		t.Error("no request failed while the gateway was down: the outage did not happen")
 	}
 	select {
