@@ -28,7 +28,12 @@ test: ## Run every test with the race detector, real components included (fails,
 testbed: ## Run the local test mesh in the foreground and print its kubeconfig (Ctrl-C stops it)
 	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig
 
-bench: ## Run the benchmarks and print their figures
+bench: ## Issue 13's figures from one run, each beside its goal: data path (vegeta), join, add a service (about 5 min; docs/benchmarks.md)
+	@set -o pipefail; out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT; \
+	$(GO) test -run '^$$' -bench 'AddService/published' -benchtime 5x -timeout 10m ./session/ | tee "$$out/addservice.txt"; rc=$$?; \
+	MESHJOIN_BENCH_ADDSERVICE="$$out/addservice.txt" $(GO) test -run '^$$' -bench Figures -benchtime 1x -timeout 20m ./bench/ && exit $$rc
+
+bench-all: ## Every package's benchmarks, each printing its own figures (slow: testbed starts, 10,000-service scale)
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/... ./session/ ./tui/
 
 soak: ## 10 minutes of requests through a session with a 30 s certificate: failed requests, memory, files, threads (not CI)
@@ -64,4 +69,4 @@ release: ## Archives for linux, darwin, windows × amd64, arm64 in dist/: versio
 
 verify: lint test ## What CI runs after `make deps`
 
-.PHONY: help demo try deps build test testbed bench fuzz soak lint lint-tools cross release verify
+.PHONY: help demo try deps build test testbed bench bench-all fuzz soak lint lint-tools cross release verify

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -169,27 +170,31 @@ func TestClusterTLSFollowsProtocol(t *testing.T) {
 	creds := goldenCreds(t)
 	cases := []struct {
 		golden   int
+		cluster  int // index in the golden case's clusters
 		sni      string
 		alpn     []string
 		dnsType  clusterv3.Cluster_DiscoveryType
 		sans     []string // "exact:" or "prefix:" + value
 		upstream string   // "h1", "h2" or "" (TCP)
 	}{
-		{0, "outbound_.9080_._.ratings.bookinfo.svc.cluster.local", []string{"istio-http/1.1", "istio", "http/1.1"}, clusterv3.Cluster_STATIC,
+		// An HTTP port speaks h2 to the sidecar, and HTTP/1.1 for upgrades (UpgradeClusterName).
+		{0, 0, "outbound_.9080_._.ratings.bookinfo.svc.cluster.local", []string{"istio-h2", "istio", "h2"}, clusterv3.Cluster_STATIC,
+			[]string{"exact:spiffe://cluster.local/ns/bookinfo/sa/ratings", "exact:spiffe://cluster.local/ns/bookinfo/sa/ratings-v2"}, "h2"},
+		{0, 1, "outbound_.9080_._.ratings.bookinfo.svc.cluster.local", []string{"istio-http/1.1", "istio", "http/1.1"}, clusterv3.Cluster_STATIC,
 			[]string{"exact:spiffe://cluster.local/ns/bookinfo/sa/ratings", "exact:spiffe://cluster.local/ns/bookinfo/sa/ratings-v2"}, "h1"},
-		{1, "outbound_.50051_._.greeter.grpc.svc.cluster.local", []string{"istio-h2", "istio", "h2"}, clusterv3.Cluster_STRICT_DNS,
+		{1, 0, "outbound_.50051_._.greeter.grpc.svc.cluster.local", []string{"istio-h2", "istio", "h2"}, clusterv3.Cluster_STRICT_DNS,
 			[]string{"exact:spiffe://cluster.local/ns/grpc/sa/greeter"}, "h2"},
-		{2, "outbound_.3306_._.db.bookinfo.svc.cluster.local", []string{"istio"}, clusterv3.Cluster_STATIC,
+		{2, 0, "outbound_.3306_._.db.bookinfo.svc.cluster.local", []string{"istio"}, clusterv3.Cluster_STATIC,
 			[]string{"prefix:spiffe://cluster.local/", "prefix:spiffe://old.example.org/"}, ""},
 	}
 	for _, tc := range cases {
 		plan := goldenCases[tc.golden].plan
-		t.Run(goldenCases[tc.golden].name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%d", goldenCases[tc.golden].name, tc.cluster), func(t *testing.T) {
 			res, err := BuildResources(plan, creds)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := res.Clusters[0].(*clusterv3.Cluster)
+			c := res.Clusters[tc.cluster].(*clusterv3.Cluster)
 			if c.GetType() != tc.dnsType {
 				t.Errorf("cluster type %v, want %v", c.GetType(), tc.dnsType)
 			}

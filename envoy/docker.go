@@ -152,7 +152,9 @@ func (d *DockerRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 		}
 		publish(cfg, hostCfg, networkName(spec.SessionID), spec)
 	}
-	created, err := d.cli.ContainerCreate(ctx, cfg, hostCfg, nil, nil, containerName(spec.SessionID))
+	// Not cancelled half-way: an engine still creating when the call gives up makes a
+	// container that nothing removes. A ctx ended meanwhile fails the start just after.
+	created, err := d.cli.ContainerCreate(context.WithoutCancel(ctx), cfg, hostCfg, nil, nil, containerName(spec.SessionID))
 	if err != nil {
 		if netID != "" {
 			_ = d.removeNetwork(context.WithoutCancel(ctx), netID)
@@ -163,6 +165,9 @@ func (d *DockerRuntime) Start(ctx context.Context, spec ProxySpec) (Proxy, error
 	fail := func(err error) (Proxy, error) {
 		_ = p.removeAll(context.WithoutCancel(ctx))
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(fmt.Errorf("start envoy container: %w", err))
 	}
 	archive, err := bootstrapArchive(spec.Bootstrap)
 	if err != nil {

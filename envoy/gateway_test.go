@@ -140,6 +140,10 @@ func (g *fakeGateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.grpc.ServeHTTP(w, r)
 		return
 	}
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		g.serveUpgrade(w, r)
+		return
+	}
 	if r.Header.Get("X-Close") != "" {
 		// Make Envoy open a new upstream connection (and so a new handshake) per request.
 		w.Header().Set("Connection", "close")
@@ -147,6 +151,24 @@ func (g *fakeGateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	fmt.Fprintf(w, "proto=%s sni=%s alpn=%s peer=%s path=%s body=%s",
 		r.Proto, r.TLS.ServerName, r.TLS.NegotiatedProtocol, r.TLS.PeerCertificates[0].URIs[0], r.URL.Path, body)
+}
+
+// serveUpgrade accepts a websocket upgrade as a sidecar passes it to its app: 101, one line
+// saying what the connection is, then every byte echoed. Only HTTP/1.1 can carry it here.
+func (g *fakeGateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "upgrade over "+r.Proto, http.StatusBadRequest)
+		return
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nproto=%s alpn=%s\n", r.Proto, r.TLS.NegotiatedProtocol)
+	rw.Flush()
+	_, _ = io.Copy(conn, rw)
 }
 
 // connListener hands already-handshaken TLS connections to an http.Server, which then picks

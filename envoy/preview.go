@@ -27,15 +27,17 @@ func PreviewConfig(plan Plan) (json.RawMessage, error) {
 			if err != nil {
 				return nil, fmt.Errorf("service %q: listener %q: %w", svc.Key, name, err)
 			}
-			c, err := buildCluster(name, plan, svc, port)
+			cs, err := buildClusters(plan, svc, port)
 			if err != nil {
-				return nil, fmt.Errorf("service %q: cluster %q: %w", svc.Key, name, err)
+				return nil, err
 			}
 			if err := add(&listeners, l); err != nil {
 				return nil, err
 			}
-			if err := add(&clusters, c); err != nil {
-				return nil, err
+			for _, c := range cs {
+				if err := add(&clusters, c); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

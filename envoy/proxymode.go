@@ -71,14 +71,19 @@ func buildProxyListener(plan Plan) (*listenerv3.Listener, error) {
 	for _, svc := range plan.Services {
 		for _, port := range svc.Ports {
 			cluster := ListenerName(svc.Key, port.Number)
+			tunnel := cluster
+			if port.Protocol == HTTP {
+				// The client speaks HTTP/1.1 inside the tunnel: the cluster that keeps it.
+				tunnel = UpgradeClusterName(cluster)
+			}
 			vhosts = append(vhosts, &routev3.VirtualHost{
 				Name:    cluster,
 				Domains: ProxyDomains(svc.Names, port.Number),
-				Routes: []*routev3.Route{
+				Routes: append([]*routev3.Route{
 					{
 						Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_ConnectMatcher_{ConnectMatcher: &routev3.RouteMatch_ConnectMatcher{}}},
 						Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-							ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+							ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: tunnel},
 							// connect_config: Envoy answers the CONNECT itself and sends the
 							// tunnel's bytes upstream as a TCP stream (not a CONNECT of its own).
 							UpgradeConfigs: []*routev3.RouteAction_UpgradeConfig{{
@@ -88,14 +93,7 @@ func buildProxyListener(plan Plan) (*listenerv3.Listener, error) {
 							Timeout: durationpb.New(0),
 						}},
 					},
-					{
-						Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-						Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-							ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
-							Timeout:          durationpb.New(0), // as in hosts mode: no cut of streams
-						}},
-					},
-				},
+				}, routes(cluster, port.Protocol)...), // as in hosts mode
 			})
 		}
 	}

@@ -82,8 +82,8 @@ func TestProxyModeRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Listeners) != 1 || len(res.Clusters) != 4 {
-		t.Fatalf("%d listeners and %d clusters, want 1 and 4 (one per service port)", len(res.Listeners), len(res.Clusters))
+	if len(res.Listeners) != 1 || len(res.Clusters) != 6 {
+		t.Fatalf("%d listeners and %d clusters, want 1 and 6 (one per service port, and the upgrade cluster of each HTTP port)", len(res.Listeners), len(res.Clusters))
 	}
 	if got := ListenerNames(proxyPlan()); !slices.Equal(got, []string{ProxyListenerName, "ratings.bookinfo:9080", "web.shop:80", "web.shop:7070", "web.shop:3306"}) {
 		t.Errorf("ListenerNames = %q", got)
@@ -98,13 +98,22 @@ func TestProxyModeRoutes(t *testing.T) {
 	}
 	route := map[string]string{} // authority -> cluster, or "403"
 	for _, vh := range hcm.GetRouteConfig().VirtualHosts {
-		if len(vh.Routes) != 2 || vh.Routes[0].Match.GetConnectMatcher() == nil || vh.Routes[1].Match.GetPrefix() != "/" {
-			t.Errorf("virtual host %s: want a CONNECT route, then a / route", vh.Name)
+		last := vh.Routes[len(vh.Routes)-1]
+		if len(vh.Routes) < 2 || vh.Routes[0].Match.GetConnectMatcher() == nil || last.Match.GetPrefix() != "/" || len(last.Match.Headers) != 0 {
+			t.Errorf("virtual host %s: want a CONNECT route first, a / route last", vh.Name)
 		}
+		// An HTTP port's CONNECT and upgrades go to its HTTP/1.1 cluster (UpgradeClusterName).
+		http1 := len(vh.Routes) == 3
 		for _, r := range vh.Routes {
 			target := r.GetRoute().GetCluster()
 			if r.GetDirectResponse().GetStatus() == 403 {
 				target = "403"
+			}
+			if http1 && r != last {
+				if want := UpgradeClusterName(last.GetRoute().GetCluster()); target != want {
+					t.Errorf("virtual host %s: CONNECT or upgrade to %q, want %q", vh.Name, target, want)
+				}
+				target = last.GetRoute().GetCluster()
 			}
 			if r.Match.GetConnectMatcher() != nil && target != "403" {
 				up := r.GetRoute().UpgradeConfigs

@@ -41,8 +41,9 @@ func TestPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Listeners) != 1 || len(res.Clusters) != 3 {
-		t.Fatalf("%d listeners and %d clusters, want 1 and 3", len(res.Listeners), len(res.Clusters))
+	// A cluster per service port, and the upgrade cluster of each HTTP port (UpgradeClusterName).
+	if len(res.Listeners) != 1 || len(res.Clusters) != 5 {
+		t.Fatalf("%d listeners and %d clusters, want 1 and 5", len(res.Listeners), len(res.Clusters))
 	}
 	l := res.Listeners[0].(*listenerv3.Listener)
 	sa := l.GetAddress().GetSocketAddress()

@@ -89,8 +89,9 @@ func TestServerServesOnlyWithSecret(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.GetVersionInfo() != "v1" || len(resp.GetResources()) != 1 {
-			t.Fatalf("response version %q with %d clusters, want v1 with 1", resp.GetVersionInfo(), len(resp.GetResources()))
+		// The HTTP port's cluster and its upgrade cluster (UpgradeClusterName).
+		if resp.GetVersionInfo() != "v1" || len(resp.GetResources()) != 2 {
+			t.Fatalf("response version %q with %d clusters, want v1 with 2", resp.GetVersionInfo(), len(resp.GetResources()))
 		}
 		var c clusterv3.Cluster
 		if err := resp.GetResources()[0].UnmarshalTo(&c); err != nil {

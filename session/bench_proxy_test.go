@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// BenchmarkLatencyProxyMode is BenchmarkLatency's load through proxy mode's forward proxy
+// BenchmarkLatencyProxyMode: 2,000 HTTP/1.1 requests from 8 keep-alive clients through proxy mode's forward proxy
 // (absolute-form HTTP/1.1, routed on the authority), beside a hosts-mode session's listener, so
 // that the two figures come from one run on the same machine:
 //

@@ -2,18 +2,13 @@ package session
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -126,100 +121,6 @@ func BenchmarkAddService(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/add")
 	})
-}
-
-// BenchmarkLatency compares, in one run, requests through the local Envoy with a Go client that
-// does the same mTLS straight to the gateway (same SNI, ALPN and identity): p50, p99 and
-// throughput with 8 concurrent clients.
-func BenchmarkLatency(b *testing.B) {
-	bed := testbed.Shared(b)
-	s, err := Join(context.Background(), benchConfig(b, "ratings.bookinfo"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Leave(context.Background())
-	viaEnvoy := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	direct := &http.Client{Transport: directTransport(b, bed)}
-	const requests = 2000
-	for _, c := range []struct {
-		name   string
-		client *http.Client
-		url    string
-	}{
-		{"envoy", viaEnvoy, "http://" + addrOf(s, "ratings.bookinfo") + ":9080/"},
-		{"direct", direct, "http://ratings.bookinfo.svc.cluster.local:9080/"},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			for b.Loop() {
-				lat := make([]time.Duration, 0, requests)
-				var mu sync.Mutex
-				start := time.Now()
-				var wg sync.WaitGroup
-				for w := 0; w < 8; w++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := 0; i < requests/8; i++ {
-							t0 := time.Now()
-							if _, err := get(c.client, c.url); err != nil {
-								b.Error(err)
-								return
-							}
-							mu.Lock()
-							lat = append(lat, time.Since(t0))
-							mu.Unlock()
-						}
-					}()
-				}
-				wg.Wait()
-				elapsed := time.Since(start)
-				if len(lat) < requests {
-					b.Fatalf("%d of %d requests succeeded", len(lat), requests)
-				}
-				slices.Sort(lat)
-				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
-			}
-		})
-	}
-}
-
-// directTransport speaks HTTP/1.1 over mTLS to the gateway with meshjoin's SNI and ALPN, using a
-// workload certificate for dev/alice from the mesh CA.
-func directTransport(b *testing.B, bed *testbed.Testbed) *http.Transport {
-	kp, err := bed.CA.NewKeyPair(testbed.LeafOptions{URIs: []string{testbed.SPIFFEID(bed.TrustDomain, "dev", "alice")}, Client: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(bed.RootPEM)
-	w := bed.Workload("ratings.bookinfo")
-	cfg := &tls.Config{
-		ServerName: w.SNI(9080), NextProtos: []string{"istio-http/1.1", "istio", "http/1.1"},
-		Certificates: []tls.Certificate{kp.TLSCertificate()}, InsecureSkipVerify: true,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			leaf, err := x509.ParseCertificate(raw[0])
-			if err != nil {
-				return err
-			}
-			inter := x509.NewCertPool()
-			for _, r := range raw[1:] {
-				if c, err := x509.ParseCertificate(r); err == nil {
-					inter.AddCert(c)
-				}
-			}
-			_, err = leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-			return err
-		},
-	}
-	return &http.Transport{
-		MaxIdleConnsPerHost: 16,
-		// Plain http:// URLs: the "TCP" dial is the mTLS connection to the gateway (no DNS).
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", bed.GatewayAddr())
-		},
-	}
 }
 
 func get(c *http.Client, url string) ([]byte, error) {

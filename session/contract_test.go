@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -263,7 +264,8 @@ func containsSerial(body []byte, serial string) bool {
 	}
 	for _, c := range certs.Certificates {
 		for _, cc := range c.CertChain {
-			if cc.SerialNumber == serial {
+			// Envoy writes whole bytes ("0c04..."), %x no leading zero ("c04...").
+			if strings.TrimLeft(cc.SerialNumber, "0") == strings.TrimLeft(serial, "0") {
 				return true
 			}
 		}
