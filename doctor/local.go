@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/helper"
 	"github.com/meshjoin/meshjoin/hosts"
 )
 
@@ -130,7 +131,7 @@ func checkAddresses(_ context.Context, s *state) Result {
 		l, err := net.Listen("tcp", netip.AddrPortFrom(first, 0).String())
 		if err != nil {
 			return fail(KindEnvironment, fmt.Sprintf("cannot listen on %s in %s: %v", first, prefix, err),
-				"on macOS alias the address once (until reboot): sudo ifconfig lo0 alias "+first.String()+"; or choose addresses this machine has with --address-range")
+				helper.MissingAliasHint(first.String()))
 		}
 		l.Close()
 		return pass(fmt.Sprintf("%s: this machine can listen there", prefix))
@@ -148,7 +149,7 @@ func checkAddresses(_ context.Context, s *state) Result {
 					"stop it (`ss -ltnp | grep "+ap.Addr().String()+"` names it), or choose other addresses with --address-range")
 			}
 			return fail(KindEnvironment, fmt.Sprintf("cannot listen on %s: %v", ap, err),
-				"on macOS alias the address once (until reboot): sudo ifconfig lo0 alias "+ap.Addr().String()+"; or choose addresses this machine has with --address-range")
+				helper.MissingAliasHint(ap.Addr().String()))
 		}
 		l.Close()
 	}

@@ -25,6 +25,9 @@ type Config struct {
 	UIDs  []int    `json:"uids,omitempty"`  // their ids, resolved at install: what is checked
 	// Range holds every address the helper writes to the hosts file or aliases.
 	Range netip.Prefix `json:"range"`
+	// Created lists the directories install made (deepest last), which uninstall removes when
+	// empty: only those, so a directory that was there before stays.
+	Created []string `json:"created,omitempty"`
 }
 
 var (

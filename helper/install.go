@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/meshjoin/meshjoin/hosts"
@@ -53,6 +54,7 @@ func Install(o InstallOptions) error {
 	if err != nil {
 		return err
 	}
+	cfg.Created = createdDirs(filepath.Dir(InstalledBinary), filepath.Dir(DefaultConfig))
 	if err := copyBinary(exe, InstalledBinary); err != nil {
 		return fmt.Errorf("copy %s to %s: %w", exe, InstalledBinary, err)
 	}
@@ -126,6 +128,30 @@ func copyBinary(src, dst string) error {
 	return atomicfile.WriteFile(dst, data, 0o755)
 }
 
+// createdDirs is the list of directories to record as install's own: those of dirs (and their
+// parents) that do not exist yet, parents first, plus those an earlier install recorded.
+func createdDirs(dirs ...string) []string {
+	var created []string
+	if old, err := LoadConfig(DefaultConfig); err == nil {
+		created = old.Created
+	}
+	for _, d := range dirs {
+		var missing []string
+		for p := d; ; p = filepath.Dir(p) {
+			if _, err := os.Stat(p); err == nil || p == filepath.Dir(p) {
+				break
+			}
+			missing = append([]string{p}, missing...)
+		}
+		for _, m := range missing {
+			if !slices.Contains(created, m) {
+				created = append(created, m)
+			}
+		}
+	}
+	return created
+}
+
 func same(a, b string) bool {
 	fa, err1 := os.Stat(a)
 	fb, err2 := os.Stat(b)
@@ -180,12 +206,27 @@ func Uninstall(out io.Writer) error {
 			fmt.Fprintf(out, "(%v)\n", err)
 		}
 	}
+	var created []string
+	if cfg, err := LoadConfig(DefaultConfig); err == nil {
+		created = cfg.Created
+	}
 	var errs []error
 	for _, p := range []string{ServiceFile(), DefaultConfig, InstalledBinary} {
 		if err := os.Remove(p); err == nil {
 			fmt.Fprintf(out, "Removed %s.\n", p)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
+		}
+	}
+	// Directories go when empty, deepest first: meshjoin's own (named for it, made by install
+	// or by the helper for its socket), then the parents install recorded as its own.
+	dirs := []string{filepath.Dir(DefaultSocket), filepath.Dir(InstalledBinary), filepath.Dir(DefaultConfig)}
+	for _, d := range slices.Backward(created) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		if err := os.Remove(d); err == nil {
+			fmt.Fprintf(out, "Removed %s.\n", d)
 		}
 	}
 	if runtime.GOOS == "linux" && systemdRuns() {

@@ -41,3 +41,11 @@ func ServiceFile() string {
 	}
 	return ""
 }
+
+// MissingAliasHint is the Next: hint for a loopback address this machine lacks (macOS has only
+// 127.0.0.1 on lo0): the helper first, which aliases addresses itself, then the manual command.
+func MissingAliasHint(addr string) string {
+	return "on macOS install the helper once, which adds the aliases itself: `sudo meshjoin helper install`; " +
+		"or alias the address by hand (until reboot): sudo ifconfig lo0 alias " + addr +
+		"; or choose addresses this machine has with --address-range"
+}

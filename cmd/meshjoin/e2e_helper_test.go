@@ -59,6 +59,25 @@ type helperWorld struct {
 
 func newHelperWorld(t *testing.T) *helperWorld {
 	t.Helper()
+	w := newHelperAccounts(t)
+	dir := w.dir
+	g, err := user.LookupGroup(helperGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := helper.Config{Group: helperGroup, GID: g.Gid, Range: netip.MustParsePrefix(helperTestRange)}
+	config := filepath.Join(dir, "helper.json")
+	if err := cfg.Write(config); err != nil {
+		t.Fatal(err)
+	}
+	w.serve(w.bin, "--socket", w.socket, "--config", config)
+	return w
+}
+
+// newHelperAccounts makes the test's directory, a copy of meshjoin everyone may run, and the
+// accounts (removed in Cleanup): inside, in the helper's group; outside, not.
+func newHelperAccounts(t *testing.T) *helperWorld {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the helper test creates users and runs the helper as root: run it as root (CI does)")
 	}
@@ -84,16 +103,15 @@ func newHelperWorld(t *testing.T) *helperWorld {
 	// The inside user may use Docker (the Envoy container), as a developer on a workstation.
 	w.inside = w.addUser(helperUser, "-G", helperGroup+",docker")
 	w.outside = w.addUser(helperOutsider, "-G", "docker")
-	g, err := user.LookupGroup(helperGroup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := helper.Config{Group: helperGroup, GID: g.Gid, Range: netip.MustParsePrefix(helperTestRange)}
-	config := filepath.Join(dir, "helper.json")
-	if err := cfg.Write(config); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(w.bin, "helper", "serve", "--socket", w.socket, "--config", config)
+	return w
+}
+
+// serve runs `bin helper serve args...` as root, as the service would, until Cleanup (or
+// stop), and waits for its socket.
+func (w *helperWorld) serve(bin string, args ...string) {
+	t := w.t
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"helper", "serve"}, args...)...)
 	cmd.Stdout, cmd.Stderr = w.log, w.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -112,7 +130,6 @@ func newHelperWorld(t *testing.T) *helperWorld {
 		_, err := os.Stat(w.socket)
 		return err == nil
 	})
-	return w
 }
 
 func removeAccounts() {

@@ -90,6 +90,17 @@ func TestMeshExport(t *testing.T) {
 	if inv := got["inventory.payments"]; inv.Kind != "ServiceEntry" || len(inv.Hosts) == 0 || inv.Hosts[0] != "inventory.mesh.internal" {
 		t.Errorf("exported ServiceEntry: %+v", inv)
 	}
+
+	// Its reader lists them without the cluster.
+	e.withoutCluster()
+	path := writeMeshFile(t, exported, "")
+	code, out, stderr := e.run("services", "--mesh-file", path)
+	if code != 0 || !strings.Contains(out, "ratings.bookinfo") || !strings.Contains(out, "inventory.payments") {
+		t.Errorf("services --mesh-file: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, _, stderr := e.run("services", "--mesh-file", filepath.Join(t.TempDir(), "none.yaml")); code != 2 || !strings.Contains(stderr, "Next:") {
+		t.Errorf("services --mesh-file with no such file: exit %d (want 2 with a Next: line)\n%s", code, stderr)
+	}
 }
 
 // Acceptance: a join from the exported file, the kubeconfig withheld, with a token a command

@@ -95,7 +95,7 @@ func classify(err error) (int, string) {
 		return exitPermission, "with --envoy-network published meshjoin itself listens on the services' addresses: run it as root for a port below 1024, or join services on ports from 1024 up"
 	case errors.As(err, &missing):
 		host, _, _ := strings.Cut(missing.Address, ":")
-		return exitEnvironment, "on macOS alias the address once (until reboot): sudo ifconfig lo0 alias " + host + "; or choose addresses this machine has with --address-range"
+		return exitEnvironment, helper.MissingAliasHint(host)
 	case errors.As(err, &already):
 		return exitConflict, "leave it first (`meshjoin leave`), or use another --state-dir"
 	case errors.As(err, &strange):

@@ -13,7 +13,8 @@ import (
 func TestClassifyAddressUnavailable(t *testing.T) {
 	err := fmt.Errorf("start envoy: %w", &envoy.AddressUnavailableError{Listener: "ratings.bookinfo:9080", Address: "127.77.0.5:9080"})
 	code, hint := classify(err)
-	if code != exitEnvironment || !strings.Contains(hint, "sudo ifconfig lo0 alias 127.77.0.5;") || !strings.Contains(hint, "--address-range") {
+	if code != exitEnvironment || !strings.Contains(hint, "sudo ifconfig lo0 alias 127.77.0.5;") || !strings.Contains(hint, "--address-range") ||
+		!strings.Contains(hint, "sudo meshjoin helper install") || strings.Index(hint, "sudo meshjoin helper install") > strings.Index(hint, "ifconfig") {
 		t.Fatalf("classify = %d, %q", code, hint)
 	}
 }

@@ -11,34 +11,23 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshjoin/meshjoin/mesh"
+	"github.com/meshjoin/meshjoin/session"
 )
 
 func newServicesCmd(g *globals) *cobra.Command {
-	var output, revision string
+	var output, revision, meshFile string
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "services",
 		Short: "List the mesh services that can be joined",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := g.connect()
+			services, err := listServices(cmd, g, revision, meshFile)
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			cfg, err := mesh.LoadConfig(ctx, k.client, mesh.ConfigOptions{Revision: revision})
-			if err != nil {
-				return err
-			}
-			cat := mesh.NewCatalog(k.client, k.dynamic, cfg, mesh.CatalogOptions{})
-			if err := cat.Start(ctx); err != nil {
-				return err
-			}
-			for _, w := range append(cfg.Warnings, cat.Warnings()...) {
-				g.log.Warn(w)
 			}
 			var list []mesh.Service
-			for _, s := range cat.Services() {
+			for _, s := range services {
 				if all || s.Reachable {
 					list = append(list, s)
 				}
@@ -74,7 +63,37 @@ func newServicesCmd(g *globals) *cobra.Command {
 	StringEnumFlag(cmd.Flags(), &output, "output", "o", "table", outputValues, "output format")
 	cmd.Flags().BoolVarP(&all, "all", "A", false, "also list services the gateway cannot reach, with the reason")
 	cmd.Flags().StringVar(&revision, "revision", "", "istiod revision whose settings to use")
+	cmd.Flags().StringVar(&meshFile, "mesh-file", "", "list the services of this static mesh file instead of the cluster's (docs/mesh-file.md)")
 	return cmd
+}
+
+// listServices is the catalogue of the cluster, or of a static mesh file when one is given
+// (then the cluster is not read at all).
+func listServices(cmd *cobra.Command, g *globals, revision, meshFile string) ([]mesh.Service, error) {
+	if meshFile != "" {
+		f, err := mesh.LoadStaticFile(meshFile)
+		if err != nil {
+			return nil, &session.UsageError{Msg: err.Error(), Hint: meshFileHint}
+		}
+		return mesh.NewStaticCatalog(f).Services(), nil
+	}
+	k, err := g.connect()
+	if err != nil {
+		return nil, err
+	}
+	ctx := cmd.Context()
+	cfg, err := mesh.LoadConfig(ctx, k.client, mesh.ConfigOptions{Revision: revision})
+	if err != nil {
+		return nil, err
+	}
+	cat := mesh.NewCatalog(k.client, k.dynamic, cfg, mesh.CatalogOptions{})
+	if err := cat.Start(ctx); err != nil {
+		return nil, err
+	}
+	for _, w := range append(cfg.Warnings, cat.Warnings()...) {
+		g.log.Warn(w)
+	}
+	return cat.Services(), nil
 }
 
 func printStructured(w io.Writer, format string, v any) error {
