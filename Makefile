@@ -28,10 +28,12 @@ test: ## Run every test with the race detector, real components included (fails,
 testbed: ## Run the local test mesh in the foreground and print its kubeconfig (Ctrl-C stops it)
 	$(GO) run ./testbed/cmd/meshjoin-testbed -write-kubeconfig testbed.kubeconfig
 
-bench: ## Issue 13's figures from one run, each beside its goal: data path (vegeta), join, add a service (about 5 min; docs/benchmarks.md)
+bench: ## Issue 13's figures from one run, each beside its goal: data path (vegeta), join, add a service, memory at 10,000 services (about 10 min; docs/benchmarks.md)
 	@set -o pipefail; out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT; \
 	$(GO) test -run '^$$' -bench 'AddService/published' -benchtime 5x -timeout 10m ./session/ | tee "$$out/addservice.txt"; rc=$$?; \
-	MESHJOIN_BENCH_ADDSERVICE="$$out/addservice.txt" $(GO) test -run '^$$' -bench Figures -benchtime 1x -timeout 20m ./bench/ && exit $$rc
+	$(GO) test -run '^$$' -bench ScaleMemory -benchtime 3x -timeout 20m ./cmd/meshjoin/ | tee "$$out/scalememory.txt" || rc=1; \
+	MESHJOIN_BENCH_ADDSERVICE="$$out/addservice.txt" MESHJOIN_BENCH_SCALEMEMORY="$$out/scalememory.txt" \
+	$(GO) test -run '^$$' -bench Figures -benchtime 1x -timeout 20m ./bench/ && exit $$rc
 
 bench-all: ## Every package's benchmarks, each printing its own figures (slow: testbed starts, 10,000-service scale)
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./testbed/ ./envoy/... ./mesh/... ./certs/... ./hosts/... ./session/ ./tui/

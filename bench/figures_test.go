@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -44,6 +43,10 @@ var serviceKeys = []string{"ratings.bookinfo", "ledger.payments", "db.payments"}
 // AddServiceEnv names a file holding `go test -bench AddService ./session` output; its
 // published-ports figure goes in the table (make bench runs that benchmark first).
 const AddServiceEnv = "MESHJOIN_BENCH_ADDSERVICE"
+
+// ScaleMemoryEnv names a file holding `go test -bench ScaleMemory ./cmd/meshjoin` output: the
+// background session's memory at 10,000 services (make bench runs it first).
+const ScaleMemoryEnv = "MESHJOIN_BENCH_SCALEMEMORY"
 
 // For quicker runs while tuning: MESHJOIN_BENCH_PROTOCOLS=http (a comma list of http, grpc,
 // tcp) measures only those, MESHJOIN_BENCH_JOINS=0 skips the joins. make bench sets neither.
@@ -322,45 +325,61 @@ func printFigures(w io.Writer, data map[string]map[string]map[string]result, j j
 	fmt.Fprintf(tw, "throughput through the local Envoy vs direct, HTTP/1.1, 8 conns\t%.0f vs %.0f req/s (%.2f×)\t≥ 0.85×\n", lmax, dmax, lmax/dmax)
 	fmt.Fprintf(tw, "cold join vs a bare Envoy container start\t%s vs %s (%.2f×)\t≤ 1.1×\n", ms(j.join), ms(j.bare), float64(j.join)/float64(j.bare))
 	fmt.Fprintf(tw, "add a service, published-ports mode\t%s\t≤ 150 ms\n", addServiceFigure())
-	fmt.Fprintf(tw, "meshjoin RSS with 10,000 services\tnot measured by make bench yet\t≤ 120 MB\n")
+	fmt.Fprintf(tw, "meshjoin RSS with 10,000 services\t%s\t≤ 120 MB\n", scaleMemoryFigure())
 	tw.Flush()
 }
 
 // addServiceFigure reads the published-ports sub-benchmark of session's BenchmarkAddService
-// from the file AddServiceEnv names.
+// from the file AddServiceEnv names: its own ms/add when it reports one, else ns/op.
 func addServiceFigure() string {
-	name := os.Getenv(AddServiceEnv)
-	if name == "" {
-		return "not run (make bench runs it: go test ./session -bench AddService)"
+	const bench = "BenchmarkAddService/published"
+	if v, err := benchMetric(AddServiceEnv, bench, "ms/add"); err == nil {
+		return ms(time.Duration(v*float64(time.Millisecond))) + " (session " + bench + ")"
 	}
-	f, err := os.Open(name)
+	v, err := benchMetric(AddServiceEnv, bench, "ns/op")
 	if err != nil {
 		return err.Error()
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 4 || !strings.HasPrefix(fields[0], "BenchmarkAddService/published") {
+	return ms(time.Duration(v)) + " (session " + bench + ")"
+}
+
+// scaleMemoryFigure reads cmd/meshjoin's BenchmarkScaleMemory from the file ScaleMemoryEnv
+// names: RSS, and its two parts.
+func scaleMemoryFigure() string {
+	var mb [3]float64
+	for i, unit := range []string{"MB-rss", "MB-anon", "MB-file"} {
+		v, err := benchMetric(ScaleMemoryEnv, "BenchmarkScaleMemory", unit)
+		if err != nil {
+			return err.Error()
+		}
+		mb[i] = v
+	}
+	return fmt.Sprintf("%.1f MB (own %.1f MB + executable's pages %.1f MB; cmd/meshjoin BenchmarkScaleMemory)", mb[0], mb[1], mb[2])
+}
+
+// benchMetric is the value before unit on the first line of benchmark output starting with
+// name, in the file the environment variable env names.
+func benchMetric(env, name, unit string) (float64, error) {
+	file := os.Getenv(env)
+	if file == "" {
+		return 0, fmt.Errorf("not run (make bench runs %s and names its output in %s)", name, env)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], name) {
 			continue
 		}
-		// Its own ms/add when it reports one, else ns/op.
-		var figure string
 		for i := 3; i < len(fields); i++ {
-			v, err := strconv.ParseFloat(fields[i-1], 64)
-			switch {
-			case err != nil:
-			case fields[i] == "ms/add":
-				return ms(time.Duration(v*float64(time.Millisecond))) + " (session BenchmarkAddService/published)"
-			case fields[i] == "ns/op":
-				figure = ms(time.Duration(v)) + " (session BenchmarkAddService/published)"
+			if fields[i] == unit {
+				return strconv.ParseFloat(fields[i-1], 64)
 			}
 		}
-		if figure != "" {
-			return figure
-		}
 	}
-	return "no BenchmarkAddService/published line in " + name
+	return 0, fmt.Errorf("no %s figure of %s in %s", unit, name, file)
 }
 
 func lat(m vegeta.Metrics) string {
