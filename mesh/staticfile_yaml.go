@@ -1,15 +1,13 @@
 package mesh
 
 import (
-	"errors"
-	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/meshjoin/meshjoin/internal/yamlerr"
 )
 
 // Positions in a mesh file: the decoder's own errors carry a token; the checks after decoding
@@ -18,27 +16,8 @@ import (
 // yamlError turns an error of the YAML parser or decoder into a StaticFileError at the position
 // it reports.
 func yamlError(name string, nodes map[string]ast.Node, err error) *StaticFileError {
-	fe := &StaticFileError{File: name, Msg: err.Error()}
-	var (
-		tok   *token.Token
-		typed *yaml.TypeError
-		unk   *yaml.UnknownFieldError
-		dup   *yaml.DuplicateKeyError
-		node  *yaml.UnexpectedNodeTypeError
-		ye    yaml.Error
-	)
-	switch {
-	case errors.As(err, &typed):
-		tok, fe.Msg = typed.Token, fmt.Sprintf("want %s, got %s", yamlKind(typed.DstType), yamlKind(typed.SrcType))
-	case errors.As(err, &unk):
-		tok, fe.Msg = unk.Token, unk.Message+"; the fields are listed in docs/mesh-file.md"
-	case errors.As(err, &dup):
-		tok, fe.Msg = dup.Token, dup.Message
-	case errors.As(err, &node):
-		tok, fe.Msg = node.Token, fmt.Sprintf("want %s, got %s", nodeKind(node.Expected), nodeKind(node.Actual))
-	case errors.As(err, &ye):
-		tok, fe.Msg = ye.GetToken(), ye.GetMessage()
-	}
+	tok, msg := yamlerr.Describe(err, "docs/mesh-file.md")
+	fe := &StaticFileError{File: name, Msg: msg}
 	if tok != nil && tok.Position != nil {
 		fe.Line, fe.Column = tok.Position.Line, tok.Position.Column
 		for path, n := range nodes {
@@ -55,47 +34,6 @@ func yamlError(name string, nodes map[string]ast.Node, err error) *StaticFileErr
 		}
 	}
 	return fe
-}
-
-// yamlKind says what a Go type is in YAML words.
-func yamlKind(t reflect.Type) string {
-	if t == nil {
-		return "nothing"
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Uint32, reflect.Float64:
-		return "a number"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Map, reflect.Struct:
-		return "a mapping"
-	}
-	return t.Kind().String()
-}
-
-func nodeKind(t ast.NodeType) string {
-	switch t {
-	case ast.MappingType, ast.MappingValueType:
-		return "a mapping"
-	case ast.SequenceType:
-		return "a list"
-	case ast.StringType:
-		return "a string"
-	case ast.IntegerType, ast.FloatType:
-		return "a number"
-	case ast.BoolType:
-		return "a boolean"
-	case ast.NullType:
-		return "nothing"
-	}
-	return t.String()
 }
 
 func position(n ast.Node) *token.Position {
@@ -129,7 +67,7 @@ func indexNodes(doc *ast.File) map[string]ast.Node {
 				rec(mv, path)
 			}
 		case *ast.MappingValueNode:
-			p := join(path, keyText(n.Key))
+			p := join(path, yamlerr.KeyText(n.Key))
 			out[p+"#key"] = n.Key
 			out[p] = n.Value
 			rec(n.Value, p)
@@ -152,14 +90,6 @@ func indexNodes(doc *ast.File) map[string]ast.Node {
 		}
 	}
 	return out
-}
-
-// keyText is a mapping key's text, without the quotes it may be written with.
-func keyText(k ast.MapKeyNode) string {
-	if s, ok := k.(*ast.StringNode); ok {
-		return s.Value
-	}
-	return k.String()
 }
 
 // locate is the position of path's node, else of its nearest ancestor that is in the file.

@@ -3,14 +3,14 @@ package project
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/meshjoin/meshjoin/internal/yamlerr"
 )
 
 // FileError is a project file that cannot be used: unreadable, not YAML, an unknown field, a
@@ -42,80 +42,18 @@ func (e *FileError) Unwrap() error { return e.Err }
 // decodeError turns an error of the YAML decoder (or of a field type's check) into a FileError
 // that names the field at the position it reports.
 func decodeError(path string, doc *ast.File, err error) *FileError {
-	fe := &FileError{File: path, Msg: err.Error()}
+	fe := &FileError{File: path}
 	var tok *token.Token
-	var (
-		ve    *valueError
-		typed *yaml.TypeError
-		unk   *yaml.UnknownFieldError
-		node  *yaml.UnexpectedNodeTypeError
-		ye    yaml.Error
-	)
-	switch {
-	case errors.As(err, &ve):
+	if ve := (*valueError)(nil); errors.As(err, &ve) {
 		tok, fe.Msg = ve.node.GetToken(), ve.msg
-	case errors.As(err, &typed):
-		tok, fe.Msg = typed.Token, fmt.Sprintf("want %s, got %s", kindName(typed.DstType), typeName(typed.SrcType))
-	case errors.As(err, &unk):
-		tok, fe.Msg = unk.Token, unk.Message+"; the fields are listed in docs/project-file.md"
-	case errors.As(err, &node):
-		tok, fe.Msg = node.Token, fmt.Sprintf("want %s, got %s", nodeTypeName(node.Expected), nodeTypeName(node.Actual))
-	case errors.As(err, &ye):
-		tok, fe.Msg = ye.GetToken(), ye.GetMessage()
+	} else {
+		tok, fe.Msg = yamlerr.Describe(err, "docs/project-file.md")
 	}
 	if tok != nil && tok.Position != nil {
 		fe.Line, fe.Column = tok.Position.Line, tok.Position.Column
 		fe.Field = fieldAt(doc, fe.Line, fe.Column)
 	}
 	return fe
-}
-
-// kindName says what a Go type is in YAML words.
-func kindName(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Map, reflect.Struct:
-		return "a mapping"
-	}
-	return t.Kind().String()
-}
-
-// typeName says what the decoder found, from the Go type it made of it.
-func typeName(t reflect.Type) string {
-	if t == nil {
-		return "nothing"
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
-		return "a number"
-	}
-	return kindName(t)
-}
-
-func nodeTypeName(t ast.NodeType) string {
-	switch t {
-	case ast.MappingType, ast.MappingValueType:
-		return "a mapping"
-	case ast.SequenceType:
-		return "a list"
-	case ast.StringType:
-		return "a string"
-	case ast.IntegerType, ast.FloatType:
-		return "a number"
-	case ast.BoolType:
-		return "a boolean"
-	case ast.NullType:
-		return "nothing"
-	}
-	return t.String()
 }
 
 // fieldAt is the YAML path of the key or value at line:col ("" when nothing is there).
@@ -167,7 +105,7 @@ func walk(doc *ast.File, visit func(path []string, key, value ast.Node) bool) {
 				}
 			}
 		case *ast.MappingValueNode:
-			p := append(append([]string(nil), path...), keyName(n.Key))
+			p := append(append([]string(nil), path...), yamlerr.KeyText(n.Key))
 			if !visit(p, n.Key, n.Value) {
 				return false
 			}
@@ -194,12 +132,4 @@ func walk(doc *ast.File, visit func(path []string, key, value ast.Node) bool) {
 			return
 		}
 	}
-}
-
-// keyName is a mapping key's text, without the quotes it may be written with.
-func keyName(k ast.MapKeyNode) string {
-	if s, ok := k.(*ast.StringNode); ok {
-		return s.Value
-	}
-	return k.String()
 }
