@@ -53,26 +53,8 @@ func (s *Server) Handler() http.Handler {
 		reply, err := s.owner(callerUID(r), r.URL.Query().Get("session"))
 		respond(w, reply, err)
 	})
-	mux.HandleFunc("POST "+pathHosts, func(w http.ResponseWriter, r *http.Request) {
-		var req HostsRequest
-		if err := readJSON(w, r, &req); err != nil {
-			s.refused(r, err)
-			respond(w, nil, err)
-			return
-		}
-		reply, err := s.applyHosts(callerUID(r), req)
-		respond(w, reply, err)
-	})
-	mux.HandleFunc("POST "+pathAliases, func(w http.ResponseWriter, r *http.Request) {
-		var req AliasRequest
-		if err := readJSON(w, r, &req); err != nil {
-			s.refused(r, err)
-			respond(w, nil, err)
-			return
-		}
-		reply, err := s.aliases(callerUID(r), req)
-		respond(w, reply, err)
-	})
+	mux.HandleFunc("POST "+pathHosts, post(s, s.applyHosts))
+	mux.HandleFunc("POST "+pathAliases, post(s, s.aliases))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		err := refusal(KindRefused, "", "%s %s refused: the helper only edits meshjoin's hosts block and loopback aliases", r.Method, truncate(r.URL.Path))
 		s.refused(r, err)
@@ -82,6 +64,21 @@ func (s *Server) Handler() http.Handler {
 }
 
 type uidKey struct{}
+
+// post is a POST handler that decodes a Req for act, and refuses (and logs) a body that does
+// not decode as one.
+func post[Req, Reply any](s *Server, act func(uid int, req Req) (Reply, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if err := readJSON(w, r, &req); err != nil {
+			s.refused(r, err)
+			respond(w, nil, err)
+			return
+		}
+		reply, err := act(callerUID(r), req)
+		respond(w, reply, err)
+	}
+}
 
 func callerUID(r *http.Request) int { return r.Context().Value(uidKey{}).(int) }
 
