@@ -216,6 +216,20 @@ func TestUpAddDownGraceUp(t *testing.T) {
 	}
 	serial := e.certSerial()
 
+	// The running session is reused for what it is: a flag saying otherwise is refused, and
+	// nothing is added.
+	for flag, args := range map[string][]string{
+		"--mode proxy":       append(e.bgArgs("up", "details.bookinfo"), "--mode", "proxy"),
+		"--identity dev/bob": setFlag(t, e.bgArgs("up", "details.bookinfo"), "--identity", "dev/bob"),
+	} {
+		if code, _, errOut := e.run(args...); code != 2 || !strings.Contains(errOut, "meshjoin down") {
+			t.Errorf("up %s into the running session: exit %d, want 2 naming `meshjoin down`\n%s", flag, code, errOut)
+		}
+	}
+	if st := e.bgStatus(); len(st.Services) != 2 {
+		t.Errorf("a refused up changed the session: %d services, want 2", len(st.Services))
+	}
+
 	code, out, errOut := e.run(e.args("down", "--grace", "5s")...)
 	if code != 0 || !strings.Contains(out, "ends at") {
 		t.Fatalf("down --grace: exit %d\n%s%s", code, out, errOut)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -118,6 +119,10 @@ func ensureSession(ctx context.Context, cmd *cobra.Command, g *globals, o *joinO
 	}
 	services = qualify(services, g.namespace)
 	c := daemon.NewClient(g.stateDir)
+	if err := sameSettings(ctx, cmd, o, c); err != nil {
+		c.Close()
+		return nil, daemon.Status{}, err
+	}
 	req := daemon.ServicesRequest{Add: services, Keep: keep}
 	st, err := c.AddServices(ctx, req)
 	if errors.Is(err, daemon.ErrNotRunning) {
@@ -131,6 +136,30 @@ func ensureSession(ctx context.Context, cmd *cobra.Command, g *globals, o *joinO
 		return nil, st, timedOut(ctx, c, b.wait, err)
 	}
 	return c, st, nil
+}
+
+// sameSettings refuses to reuse a running session whose mode or identity differs from one this
+// command sets explicitly: joining into it would quietly ignore the flag. Only explicit flags
+// count (an `up` without them reuses whatever runs), so the warm path asks for nothing extra.
+func sameSettings(ctx context.Context, cmd *cobra.Command, o *joinOptions, c *daemon.Client) error {
+	modeSet, identitySet := cmd.Flags().Changed("mode"), cmd.Flags().Changed("identity")
+	if !modeSet && !identitySet {
+		return nil
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.State == nil {
+		return nil // none runs (or it is starting): the start uses the flags
+	}
+	mode := cmp.Or(st.State.Mode, session.ModeHosts)
+	if modeSet && o.mode != mode {
+		return &session.UsageError{Msg: fmt.Sprintf("the background session (%s) runs in %s mode, not %s", st.State.ID, mode, o.mode),
+			Hint: "drop --mode to join into it, or end it first: `meshjoin down`"}
+	}
+	if ns, sa, ok := strings.Cut(o.identity, "/"); identitySet && ok && !strings.HasSuffix(st.State.Identity, "/ns/"+ns+"/sa/"+sa) {
+		return &session.UsageError{Msg: fmt.Sprintf("the background session (%s) runs as %s, not %s", st.State.ID, st.State.Identity, o.identity),
+			Hint: "drop --identity to join into it, or end it first: `meshjoin down`"}
+	}
+	return nil
 }
 
 // startBackground starts `meshjoin serve` in a session of its own (so closing the terminal
