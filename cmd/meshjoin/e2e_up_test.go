@@ -154,7 +154,9 @@ func (e *env) curlName(name string, port int, path string) (echo, error) {
 	return r, json.Unmarshal(out, &r)
 }
 
-// certSerial is the serial number of the workload certificate the local Envoy holds.
+// certSerial is the serial number of the workload certificate the local Envoy holds, in hex
+// without leading zeros (Envoy pads it to whole bytes, a big.Int printed with %x does not: a 1-in-16
+// mismatch otherwise).
 func (e *env) certSerial() string {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -175,7 +177,7 @@ func (e *env) certSerial() string {
 	}
 	for _, c := range certs.Certificates {
 		if len(c.CertChain) > 0 {
-			return c.CertChain[0].SerialNumber
+			return strings.TrimLeft(strings.ToLower(c.CertChain[0].SerialNumber), "0")
 		}
 	}
 	e.t.Fatalf("envoy holds no workload certificate:\n%s", body)
