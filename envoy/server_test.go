@@ -93,12 +93,18 @@ func TestServerServesOnlyWithSecret(t *testing.T) {
 		if resp.GetVersionInfo() != "v1" || len(resp.GetResources()) != 2 {
 			t.Fatalf("response version %q with %d clusters, want v1 with 2", resp.GetVersionInfo(), len(resp.GetResources()))
 		}
-		var c clusterv3.Cluster
-		if err := resp.GetResources()[0].UnmarshalTo(&c); err != nil {
-			t.Fatal(err)
+		// The snapshot's resources come from a map: their order is not fixed.
+		var names []string
+		for _, r := range resp.GetResources() {
+			var c clusterv3.Cluster
+			if err := r.UnmarshalTo(&c); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, c.GetName())
 		}
-		if c.GetName() != "ratings.bookinfo:9080" {
-			t.Errorf("cluster %q", c.GetName())
+		slices.Sort(names)
+		if want := []string{"ratings.bookinfo:9080", "ratings.bookinfo:9080.upgrade"}; !slices.Equal(names, want) {
+			t.Errorf("clusters %q, want %q", names, want)
 		}
 		// Both secrets a cluster names are served on the same stream.
 		if err := stream.Send(&discoverygrpc.DiscoveryRequest{TypeUrl: resource.SecretType, ResourceNames: []string{SecretCertificate, SecretRootCA}}); err != nil {
