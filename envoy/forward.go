@@ -26,6 +26,8 @@ import (
 // or until Close.
 type Forwarder struct {
 	target string // 127.0.0.1:<published host port>
+	// privileged opens an address this process may not bind (see SetPrivilegedListen).
+	privileged PrivilegedListen
 
 	mu        sync.Mutex
 	listeners map[netip.AddrPort]net.Listener
@@ -37,6 +39,19 @@ type Forwarder struct {
 // NewForwarder returns a Forwarder, listening nowhere yet, that carries connections to target.
 func NewForwarder(target netip.AddrPort) *Forwarder {
 	return &Forwarder{target: target.String(), listeners: map[netip.AddrPort]net.Listener{}, conns: map[net.Conn]struct{}{}}
+}
+
+// PrivilegedListen opens a listening socket on an address this process may not bind itself
+// (a port below 1024): the privileged helper's Listen. An error wrapping syscall.EADDRINUSE
+// means something else listens there.
+type PrivilegedListen func(addr netip.AddrPort) (net.Listener, error)
+
+// SetPrivilegedListen makes Set ask open for the addresses it may not bind (EACCES), instead
+// of failing at once.
+func (f *Forwarder) SetPrivilegedListen(open PrivilegedListen) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.privileged = open
 }
 
 // Set makes the Forwarder listen on exactly the addresses of plan's service ports (and gRPC-JSON listeners): it opens
@@ -84,6 +99,11 @@ func (f *Forwarder) Set(plan Plan) error {
 			return fmt.Errorf("listener %s: %s is not a loopback address: the forwarder listens on this machine's loopback only", w.name, w.addr)
 		}
 		l, err := net.Listen("tcp", w.addr.String())
+		if errors.Is(err, syscall.EACCES) && f.privileged != nil {
+			if l, err = f.privileged(w.addr); err != nil && !errors.Is(err, syscall.EADDRINUSE) {
+				err = &AddressPermissionError{Listener: w.name, Address: w.addr.String(), Cause: err}
+			}
+		}
 		if err != nil {
 			undo()
 			return bindError(w.name, w.addr, err)
@@ -219,22 +239,34 @@ var ErrAddressPermission = errors.New("address needs privileges")
 
 // AddressPermissionError is an address the Forwarder may not bind: a port below 1024 needs
 // root on Linux, and on macOS on one address (Docker Desktop's privileged helper bound them
-// when Docker published each service).
+// when Docker published each service). Cause is why the privileged helper did not open it
+// either, when it was asked.
 type AddressPermissionError struct {
 	Listener string
 	Address  string // host:port
+	Cause    error
 }
 
 func (e *AddressPermissionError) Error() string {
-	return fmt.Sprintf("listener %s: binding %s needs privileges this process lacks (a port below 1024 needs root on Linux, and on macOS on one address)", e.Listener, e.Address)
+	msg := fmt.Sprintf("listener %s: binding %s needs privileges this process lacks (a port below 1024 needs root on Linux, and on macOS on one address)", e.Listener, e.Address)
+	if e.Cause != nil {
+		msg += ", and the privileged helper did not open it: " + e.Cause.Error()
+	}
+	return msg
 }
 
 // Is makes errors.Is(err, ErrAddressPermission) true.
 func (e *AddressPermissionError) Is(target error) bool { return target == ErrAddressPermission }
 
+// Unwrap is the helper's answer, whose hint says what to do about it.
+func (e *AddressPermissionError) Unwrap() error { return e.Cause }
+
 // bindError names the listener in a failed bind, with the kind of failure when known.
 func bindError(listener string, addr netip.AddrPort, err error) error {
+	var perm *AddressPermissionError
 	switch {
+	case errors.As(err, &perm):
+		return err
 	case errors.Is(err, syscall.EADDRINUSE):
 		return &AddressInUseError{Listener: listener, Address: addr.String()}
 	case errors.Is(err, syscall.EADDRNOTAVAIL):

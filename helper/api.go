@@ -13,12 +13,15 @@ import (
 //	GET  /v1/hosts?session=ID → HostsOwner: whose block the system hosts file holds
 //	POST /v1/hosts            HostsRequest → HostsReply: the caller's block becomes Entries
 //	POST /v1/aliases          AliasRequest → AliasReply
+//	POST /v1/listen           ListenRequest → ListenReply, with the listening socket itself
+//	                          passed along (SCM_RIGHTS) on the same connection
 //
 // Refusals come back as an ErrorBody with a 4xx status.
 const (
 	pathHello   = "/v1/hello"
 	pathHosts   = "/v1/hosts"
 	pathAliases = "/v1/aliases"
+	pathListen  = "/v1/listen"
 )
 
 // Hello tells a caller what the helper knows of it.
@@ -60,6 +63,20 @@ type AliasRequest struct {
 type AliasReply struct {
 	Ran  [][]string `json:"ran,omitempty"`
 	Note string     `json:"note,omitempty"`
+}
+
+// ListenRequest asks for a TCP socket listening on Address, which must lie in the helper's
+// range: a port below 1024 there needs root (on Linux for any address, on macOS for one
+// address), and meshjoin's published-ports forwarder listens on the services' own ports.
+// Session names the caller's session in the helper's log.
+type ListenRequest struct {
+	Session string         `json:"session"`
+	Address netip.AddrPort `json:"address"`
+}
+
+// ListenReply comes with the socket; Address is where it listens.
+type ListenReply struct {
+	Address netip.AddrPort `json:"address"`
 }
 
 // Kinds of refusal, which the CLI turns into exit codes and hints.

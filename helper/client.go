@@ -106,6 +106,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return fmt.Errorf("meshjoin helper at %s: %w", c.socket, err)
 	}
+	return c.decode(resp, data, out)
+}
+
+// decode turns an answer into out, or into the *Error it carries.
+func (c *Client) decode(resp *http.Response, data []byte, out any) error {
 	if resp.StatusCode != http.StatusOK {
 		var e Error
 		if json.Unmarshal(data, &e.ErrorBody) != nil || e.Kind == "" {

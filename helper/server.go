@@ -55,8 +55,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST "+pathHosts, post(s, s.applyHosts))
 	mux.HandleFunc("POST "+pathAliases, post(s, s.aliases))
+	mux.HandleFunc("POST "+pathListen, s.handleListen)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		err := refusal(KindRefused, "", "%s %s refused: the helper only edits meshjoin's hosts block and loopback aliases", r.Method, truncate(r.URL.Path))
+		err := refusal(KindRefused, "", "%s %s refused: the helper only edits meshjoin's hosts block and loopback aliases, and opens listening sockets in its range", r.Method, truncate(r.URL.Path))
 		s.refused(r, err)
 		respond(w, nil, err)
 	})

@@ -8,12 +8,15 @@ import (
 )
 
 // SystemdUnit is the unit install writes for a helper run from exe. The sandbox leaves the
-// helper only what its two powers need: /etc/hosts (which it rewrites in place when, as here,
+// helper only what its powers need: /etc/hosts (which it rewrites in place when, as here,
 // the file is a bind mount that rename cannot replace), the hosts file's lock in /run/lock,
-// and its socket's directory /run/meshjoin. See systemd.exec(5).
+// its socket's directory /run/meshjoin, and IPv4 sockets in the host's network for the
+// listening sockets it hands over, whose traffic the cgroup's filter keeps to loopback
+// (IPAddressAllow: sockets keep the cgroup they were made in). See systemd.exec(5) and
+// systemd.resource-control(5).
 func SystemdUnit(exe, config string) string {
 	return fmt.Sprintf(`[Unit]
-Description=meshjoin privileged helper (hosts block and loopback aliases)
+Description=meshjoin privileged helper (hosts block, loopback aliases, ports below 1024)
 Documentation=https://github.com/meshjoin/meshjoin/blob/main/docs/platforms.md
 
 [Service]
@@ -28,14 +31,15 @@ ReadWritePaths=/etc/hosts /run/lock
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
-PrivateNetwork=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectKernelLogs=yes
 ProtectControlGroups=yes
 ProtectClock=yes
 ProtectHostname=yes
-RestrictAddressFamilies=AF_UNIX
+RestrictAddressFamilies=AF_UNIX AF_INET
+IPAddressAllow=localhost
+IPAddressDeny=any
 RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes

@@ -80,6 +80,14 @@ func checkAddr(r netip.Prefix, a netip.Addr) error {
 	return nil
 }
 
+// checkListen refuses a listening address outside the range, or without a port.
+func checkListen(r netip.Prefix, a netip.AddrPort) error {
+	if a.Port() == 0 {
+		return refusal(KindUsage, "", "listen on %s refused: name a port", a)
+	}
+	return checkAddr(r, a.Addr())
+}
+
 func checkAliases(r netip.Prefix, req AliasRequest) error {
 	if n := len(req.Add) + len(req.Remove); n > maxAliases {
 		return refusal(KindRefused, "", "%d aliases refused: at most %d per request", n, maxAliases)

@@ -2,10 +2,16 @@ package session
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
 	"os/exec"
 	"runtime"
+	"syscall"
 	"time"
 
+	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/helper"
 	"github.com/meshjoin/meshjoin/hosts"
 )
@@ -88,3 +94,24 @@ func (h *helperHosts) Owner() (string, bool, error) {
 }
 
 func (h *helperHosts) Close() error { return nil }
+
+// errNoHelper is why a port below 1024 could not be had without root.
+var errNoHelper = errors.New("no privileged helper is installed (`sudo meshjoin helper install` once)")
+
+// helperListen is how the published-ports forwarder listens on a service's port below 1024
+// without root: the privileged helper opens the socket, in its range, and hands it over.
+func helperListen(session string) envoy.PrivilegedListen {
+	return func(addr netip.AddrPort) (net.Listener, error) {
+		c := helper.NewClient("")
+		if runtime.GOOS == "windows" || !c.Installed() {
+			return nil, errNoHelper
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+		defer cancel()
+		l, err := c.Listen(ctx, session, addr)
+		if he := (*helper.Error)(nil); errors.As(err, &he) && he.Kind == helper.KindConflict {
+			return nil, fmt.Errorf("%w: %w", syscall.EADDRINUSE, err)
+		}
+		return l, err
+	}
+}

@@ -166,6 +166,7 @@ func (s *Session) startForwarder() ([]envoy.PublishedPort, error) {
 	}
 	entry := envoy.PublishedEntry(uint16(port))
 	s.fwd = envoy.NewForwarder(netip.AddrPortFrom(entry.HostIP, uint16(port)))
+	s.fwd.SetPrivilegedListen(helperListen(s.id))
 	return []envoy.PublishedPort{entry}, s.fwd.Set(s.plan)
 }
 

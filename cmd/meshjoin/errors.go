@@ -92,7 +92,7 @@ func classify(err error) (int, string) {
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
 	case errors.Is(err, envoy.ErrAddressPermission):
-		return exitPermission, "with --envoy-network published meshjoin itself listens on the services' addresses: run it as root for a port below 1024, or join services on ports from 1024 up"
+		return exitPermission, "with --envoy-network published meshjoin itself listens on the services' addresses: install the privileged helper once (`sudo meshjoin helper install`), which opens ports below 1024 for it; or run meshjoin as root, or join services on ports from 1024 up"
 	case errors.As(err, &missing):
 		host, _, _ := strings.Cut(missing.Address, ":")
 		return exitEnvironment, helper.MissingAliasHint(host)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/meshjoin/meshjoin/envoy"
+	"github.com/meshjoin/meshjoin/helper"
 )
 
 // A published address that macOS does not have (Docker Desktop) cannot be produced on Linux,
@@ -24,7 +25,13 @@ func TestClassifyAddressUnavailable(t *testing.T) {
 func TestClassifyAddressPermission(t *testing.T) {
 	err := fmt.Errorf("start envoy: %w", &envoy.AddressPermissionError{Listener: "web.bookinfo:80", Address: "127.77.0.5:80"})
 	code, hint := classify(err)
-	if code != exitPermission || !strings.Contains(hint, "root") || !strings.Contains(hint, "1024") {
+	if code != exitPermission || !strings.Contains(hint, "root") || !strings.Contains(hint, "1024") || !strings.Contains(hint, "sudo meshjoin helper install") {
 		t.Fatalf("classify = %d, %q", code, hint)
+	}
+	// Asked, a helper that does not run says how to start it.
+	stopped := &helper.Error{ErrorBody: helper.ErrorBody{Kind: helper.KindNotRunning, Message: "no helper answers", Next: "start it"}}
+	err = fmt.Errorf("start envoy: %w", &envoy.AddressPermissionError{Listener: "web.bookinfo:80", Address: "127.77.0.5:80", Cause: stopped})
+	if code, hint := classify(err); hint != "start it" || !strings.Contains(err.Error(), "the privileged helper did not open it: meshjoin helper: no helper answers") {
+		t.Fatalf("classify = %d, %q for %v", code, hint, err)
 	}
 }
