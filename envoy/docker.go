@@ -292,8 +292,12 @@ func (d *DockerRuntime) ensureImage(ctx context.Context, ref string) error {
 	return nil
 }
 
-// RemoveSession removes every container of session sessionID, running or not.
+// RemoveSession removes every container of session sessionID, running or not, including one
+// the engine is still creating for a meshjoin that died meanwhile (see settleCreation).
 func (d *DockerRuntime) RemoveSession(ctx context.Context, sessionID string) error {
+	if err := d.settleCreation(ctx, sessionID); err != nil {
+		return err
+	}
 	list, err := d.list(ctx, filters.NewArgs(
 		filters.Arg("label", LabelManaged+"=true"),
 		filters.Arg("label", LabelSession+"="+sessionID),

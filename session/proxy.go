@@ -188,6 +188,9 @@ func (s *Session) launch(ctx context.Context, ports []envoy.PublishedPort, start
 			return err
 		}
 	}
+	// The state file names the runtime before the engine creates anything: a kill -9 from
+	// here on is cleaned up by `leave` or the next join (which wait for a creation in flight).
+	s.save()
 	p, err := s.rt.Start(ctx, envoy.ProxySpec{SessionID: s.id, Bootstrap: s.bootstrap, AdminPort: s.adminPort, AdminToken: s.adminToken,
 		Image: s.cfg.EnvoyImage, Logs: s.cfg.EnvoyLogs, Published: ports, Started: started})
 	if err != nil {
