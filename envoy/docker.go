@@ -314,7 +314,8 @@ func (d *DockerRuntime) RemoveSession(ctx context.Context, sessionID string) err
 }
 
 // RemoveOrphans removes the meshjoin containers whose session alive reports dead (a crashed
-// meshjoin leaves its Envoy running on the host network) and returns their session ids.
+// meshjoin leaves its Envoy running on the host network) and returns their session ids. A
+// creation still in flight is not seen here; RemoveSession, told the session, waits for it.
 func (d *DockerRuntime) RemoveOrphans(ctx context.Context, alive func(sessionID string) bool) ([]string, error) {
 	list, err := d.list(ctx, filters.NewArgs(filters.Arg("label", LabelManaged+"=true")))
 	if err != nil {

@@ -37,7 +37,8 @@ const tombstoneCmd = "meshjoin-name-claim"
 
 // settleCreation returns once no creation of session sessionID's container is in flight,
 // having removed the container such a creation made. The tombstone has no image (nothing to
-// copy: the engine creates it in milliseconds) and carries the session's labels, so that a
+// copy: the engine creates it in milliseconds; moby makes a container without an image an
+// empty layer, in the graph drivers and in the containerd image store alike) and carries the session's labels, so that a
 // clean-up killed while it exists still has it removed by the next one.
 func (d *DockerRuntime) settleCreation(ctx context.Context, sessionID string) error {
 	ctx, cancel := context.WithTimeout(ctx, creationWait)
