@@ -19,9 +19,10 @@ import (
 // The proxy: the in-process xDS server, the runtime that runs the local Envoy, and starting,
 // replacing and restarting that Envoy. Everything here runs inside an operation (see Session).
 
-// startEnvoy serves the config over ADS and starts the local Envoy, then waits until every
-// listener is serving.
-func (s *Session) startEnvoy(ctx context.Context) error {
+// prepareEnvoy starts the ADS server, connects to the runtime (deciding the Docker network)
+// and writes the bootstrap: all Envoy needs to start, none of which needs the plan or the
+// certificate.
+func (s *Session) prepareEnvoy(ctx context.Context) error {
 	nodeID := "meshjoin~" + s.id
 	var err error
 	if s.xds, err = envoy.NewServer(nodeID); err != nil {
@@ -30,60 +31,79 @@ func (s *Session) startEnvoy(ctx context.Context) error {
 	if s.adminToken, err = envoy.NewAdminToken(); err != nil {
 		return err
 	}
+	rt, err := s.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	s.rt = rt
+	xdsAddr := s.xds.Addr()
+	adminSocket := envoy.ContainerAdminSocket
+	if d, ok := rt.(*envoy.DockerRuntime); ok {
+		s.published = d.Network() == envoy.NetworkPublished
+		s.mu.Lock()
+		s.state.Network = string(d.Network())
+		s.mu.Unlock()
+		if s.published {
+			// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
+			// connections to HostAlias to the workstation's loopback.
+			_, port, _ := net.SplitHostPort(xdsAddr)
+			xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
+		}
+	} else {
+		// A native Envoy's admin socket goes in the state directory (0700).
+		adminSocket = nativeAdminSocket(s.cfg.StateDir)
+	}
+	adminPort, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
+		AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
+	s.adminPort = adminPort
+	return err
+}
+
+// launchStep is the Envoy start step: Envoy launched, until its admin interface answers
+// (which is after its first configuration: see envoy.Runtime).
+func (s *Session) launchStep(ctx context.Context, ports []envoy.PublishedPort) error {
 	ctx, started, stop := s.watchConfigContact(ctx)
 	defer stop()
-	err = s.step(StepEnvoyStart, func() (string, error) {
-		rt, err := s.runtime(ctx)
-		if err != nil {
-			return "", err
-		}
-		s.rt = rt
-		xdsAddr := s.xds.Addr()
-		adminSocket := envoy.ContainerAdminSocket
-		if d, ok := rt.(*envoy.DockerRuntime); ok {
-			s.published = d.Network() == envoy.NetworkPublished
-			s.mu.Lock()
-			s.state.Network = string(d.Network())
-			s.mu.Unlock()
-			if s.published {
-				// The ADS server stays on 127.0.0.1: Docker Desktop forwards the container's
-				// connections to HostAlias to the workstation's loopback.
-				_, port, _ := net.SplitHostPort(xdsAddr)
-				xdsAddr = net.JoinHostPort(envoy.HostAlias, port)
-			}
-		} else {
-			// A native Envoy's admin socket goes in the state directory (0700).
-			adminSocket = nativeAdminSocket(s.cfg.StateDir)
-		}
-		if err := s.push(); err != nil {
-			return "", err
-		}
-		adminPort, err := freeLoopbackPort()
-		if err != nil {
-			return "", err
-		}
-		s.bootstrap, err = envoy.Bootstrap(envoy.BootstrapOptions{NodeID: nodeID, XDSAddr: xdsAddr, Secret: s.xds.Secret(),
-			AdminPort: adminPort, AdminInContainer: s.published, AdminToken: s.adminToken, AdminSocket: adminSocket})
-		if err != nil {
-			return "", err
-		}
-		s.adminPort = adminPort
-		ports, err := s.startForwarder()
-		if err != nil {
-			return "", err
-		}
+	return s.step(StepEnvoyStart, func() (string, error) {
 		if err := s.launch(ctx, ports, started); err != nil {
 			return "", noContact(ctx, err)
 		}
 		return s.proxy.ID(), nil
 	})
-	if err != nil {
+}
+
+// startEnvoy serves the plan and certificate over ADS to the Envoy the early launch started
+// (or, with published ports, starts it now that the plan says which), then waits until every
+// listener is serving.
+func (s *Session) startEnvoy(ctx context.Context) error {
+	l := s.early
+	if err := l.waitDecided(ctx); err != nil {
 		return err
+	}
+	if err := s.push(); err != nil {
+		return err
+	}
+	if l.launched {
+		if err := l.wait(ctx); err != nil {
+			return err
+		}
+	} else {
+		ports, err := s.startForwarder()
+		if err != nil {
+			return err
+		}
+		if err := s.launchStep(ctx, ports); err != nil {
+			return err
+		}
 	}
 	return s.step(StepConfig, func() (string, error) {
 		names := envoy.ListenerNames(s.plan)
 		err := envoy.WaitReady(ctx, s.proxy.Admin(), names)
-		return fmt.Sprintf("%d listeners", len(names)), noContact(ctx, err)
+		return fmt.Sprintf("%d listeners", len(names)), err
 	})
 }
 

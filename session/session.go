@@ -100,6 +100,9 @@ type Session struct {
 	proxy          envoy.Proxy
 	publishedPorts []envoy.PublishedPort // NetworkPublished: the one Docker publishes for Envoy's listener
 	fwd            *envoy.Forwarder      // NetworkPublished: from the services' addresses to that port
+	early          *earlyLaunch          // Envoy's start, begun beside discovery or the certificate
+
+	progressMu sync.Mutex // one Progress call at a time: steps overlap (see earlyLaunch)
 
 	// life ends with the session (or when Leave begins): renewal and Envoy watchers stop.
 	life    context.Context
@@ -125,7 +128,9 @@ func Join(ctx context.Context, cfg Config) (*Session, error) {
 	if len(cfg.Services) == 0 {
 		return nil, &UsageError{Msg: "no services to join", Hint: "name at least one, e.g. `meshjoin join ratings.bookinfo`; `meshjoin services` lists them"}
 	}
-	s, err := Open(ctx, cfg)
+	// Envoy starts while the mesh is read: it needs nothing from it until its first
+	// configuration (see earlyLaunch).
+	s, err := open(ctx, cfg, true)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +143,12 @@ func Join(ctx context.Context, cfg Config) (*Session, error) {
 // Open takes the session lock (cleaning up after a session whose process died), reads the
 // mesh settings, finds the gateway and syncs the catalogue. Nothing is started yet: the TUI
 // shows the catalogue from here. Start joins; Close releases a session that never started.
-func Open(ctx context.Context, cfg Config) (_ *Session, err error) {
+func Open(ctx context.Context, cfg Config) (*Session, error) {
+	return open(ctx, cfg, false)
+}
+
+// open is Open; with early, Envoy starts beside the discovery (Join's case: Start follows).
+func open(ctx context.Context, cfg Config, early bool) (_ *Session, err error) {
 	s, err := prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -154,6 +164,9 @@ func Open(ctx context.Context, cfg Config) (_ *Session, err error) {
 		if err := s.openHosts(); err != nil {
 			return nil, err
 		}
+	}
+	if early {
+		s.early = s.launchEarly(ctx)
 	}
 	if err := s.discover(ctx); err != nil {
 		return nil, err
@@ -183,6 +196,12 @@ func (s *Session) Start(ctx context.Context, services []string) (err error) {
 	}
 	s.plan = plan
 	s.setServices(joined)
+	if s.early == nil {
+		s.early = s.launchEarly(ctx) // beside the certificate
+	}
+	if err := s.early.failed(); err != nil {
+		return err // before a certificate is signed for a join that cannot finish
+	}
 	if err := s.certify(ctx); err != nil {
 		return err
 	}
@@ -409,16 +428,21 @@ func prepare(cfg Config) (*Session, error) {
 
 func (s *Session) step(name string, f func() (string, error)) error {
 	start := time.Now()
-	if s.cfg.Progress != nil {
-		s.cfg.Progress(Event{Step: name})
-	}
+	s.progress(Event{Step: name})
 	detail, err := f()
 	d := time.Since(start)
 	s.log.Info("step", "step", name, "duration", d.Round(time.Millisecond), "ok", err == nil)
-	if s.cfg.Progress != nil {
-		s.cfg.Progress(Event{Step: name, Done: true, Duration: d, Err: err, Detail: detail})
-	}
+	s.progress(Event{Step: name, Done: true, Duration: d, Err: err, Detail: detail})
 	return err
+}
+
+// progress tells cfg.Progress about e, one call at a time (steps overlap: see earlyLaunch).
+func (s *Session) progress(e Event) {
+	if s.cfg.Progress != nil {
+		s.progressMu.Lock()
+		defer s.progressMu.Unlock()
+		s.cfg.Progress(e)
+	}
 }
 
 func (s *Session) setServices(joined []JoinedService) {
@@ -432,6 +456,7 @@ func (s *Session) setServices(joined []JoinedService) {
 // that `meshjoin leave` can finish the job.
 func (s *Session) teardown(ctx context.Context) error {
 	s.endLife()
+	s.early.stop() // before the proxy fields it owns are read
 	s.bg.Wait()
 	var errs []error
 	s.mu.Lock()
