@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -66,11 +67,30 @@ func (a *echoApp) addr() string { return a.listener.Addr().String() }
 func (a *echoApp) stop()        { a.stopFn() }
 
 func (a *echoApp) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		a.serveUpgrade(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(EchoReply{
 		Service: a.service, Port: a.port, Protocol: ProtocolHTTP, Path: r.URL.Path,
 		Caller: CallerFromXFCC(r.Header.Get("X-Forwarded-Client-Cert")), HTTPVer: r.Proto,
 	})
+}
+
+// serveUpgrade accepts a websocket upgrade: 101, one line saying who called over what, then
+// every byte echoed (the framing is the client's business: the mesh carries bytes).
+func (a *echoApp) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "upgrade over "+r.Proto, http.StatusBadRequest)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nservice=%s caller=%s proto=%s\n",
+		a.service, CallerFromXFCC(r.Header.Get("X-Forwarded-Client-Cert")), r.Proto)
+	rw.Flush()
+	_, _ = io.Copy(conn, rw)
 }
 
 type grpcEcho struct {

@@ -300,12 +300,45 @@ func TestImposterIsRefusedAndStatusSaysWhy(t *testing.T) {
 	if !strings.Contains(line, "identity that is not expected") || !strings.Contains(line, "spiffe://"+e.tb.TrustDomain+"/ns/bookinfo/sa/imposter") {
 		t.Fatalf("status does not say why:\n%s", out)
 	}
+	// A websocket to ratings (its port's upgrade cluster) counts as one of its requests.
+	websocketEcho(t, e.addr("ratings.bookinfo")+":9080")
 	code, out, _ = e.run(e.args("status", "-o", "json")...)
 	var st session.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !st.Running || len(st.Services) != 2 {
 		t.Fatalf("status -o json: %d %s", code, out)
 	}
+	for _, ss := range st.Services {
+		if ss.Key == "ratings.bookinfo" && ss.Requests != 2 {
+			t.Errorf("ratings: %d requests in status, want 2 (a GET and a websocket)", ss.Requests)
+		}
+	}
 	r.interrupt(t)
+}
+
+// websocketEcho upgrades a connection to addr to a websocket (the echo app's /chat) and sends
+// one line through it.
+func websocketEcho(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "GET /chat HTTP/1.1\r\nHost: ratings.bookinfo:9080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	rd := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("websocket upgrade: %v %v", resp, err)
+	}
+	if hello, err := rd.ReadString('\n'); err != nil || !strings.Contains(hello, "service=ratings.bookinfo caller=spiffe://") {
+		t.Fatalf("websocket's first line %q (%v)", hello, err)
+	}
+	fmt.Fprint(conn, "hello over the upgrade\n")
+	if echo, err := rd.ReadString('\n'); err != nil || echo != "hello over the upgrade\n" {
+		t.Fatalf("websocket echo %q (%v)", echo, err)
+	}
 }
 
 // Acceptance 7: rotation with the shortest TTL accepted while requests flow: no failed
