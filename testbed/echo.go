@@ -164,3 +164,27 @@ func CallerFromXFCC(xfcc string) string {
 	}
 	return ""
 }
+
+// WebsocketEcho upgrades conn (to host, path /chat) to a websocket as a client would, reads the
+// server's first line, sends line (ending in "\n") and checks that it comes back. hello is the
+// first line: who answered, over what.
+func WebsocketEcho(conn net.Conn, host, line string) (hello string, err error) {
+	fmt.Fprintf(conn, "GET /chat HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", host)
+	rd := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return "", fmt.Errorf("upgrade answered %s, want 101", resp.Status)
+	}
+	if hello, err = rd.ReadString('\n'); err != nil {
+		return hello, err
+	}
+	fmt.Fprint(conn, line)
+	if echo, err := rd.ReadString('\n'); err != nil || echo != line {
+		return hello, fmt.Errorf("echo %q (%v), want %q", echo, err, line)
+	}
+	return hello, nil
+}

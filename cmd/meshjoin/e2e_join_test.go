@@ -31,6 +31,7 @@ import (
 
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/session"
+	"github.com/meshjoin/meshjoin/testbed"
 )
 
 // Acceptance 1: HTTP, gRPC, TCP and port-80 services answer through the local Envoy, each
@@ -315,8 +316,7 @@ func TestImposterIsRefusedAndStatusSaysWhy(t *testing.T) {
 	r.interrupt(t)
 }
 
-// websocketEcho upgrades a connection to addr to a websocket (the echo app's /chat) and sends
-// one line through it.
+// websocketEcho sends one line through a websocket to ratings at addr (the echo app's /chat).
 func websocketEcho(t *testing.T, addr string) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -325,19 +325,9 @@ func websocketEcho(t *testing.T, addr string) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprint(conn, "GET /chat HTTP/1.1\r\nHost: ratings.bookinfo:9080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	rd := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(rd, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("websocket upgrade: %v %v", resp, err)
-	}
-	if hello, err := rd.ReadString('\n'); err != nil || !strings.Contains(hello, "service=ratings.bookinfo caller=spiffe://") {
-		t.Fatalf("websocket's first line %q (%v)", hello, err)
-	}
-	fmt.Fprint(conn, "hello over the upgrade\n")
-	if echo, err := rd.ReadString('\n'); err != nil || echo != "hello over the upgrade\n" {
-		t.Fatalf("websocket echo %q (%v)", echo, err)
+	hello, err := testbed.WebsocketEcho(conn, "ratings.bookinfo:9080", "hello over the upgrade\n")
+	if err != nil || !strings.Contains(hello, "service=ratings.bookinfo caller=spiffe://") {
+		t.Fatalf("websocket: first line %q (%v)", hello, err)
 	}
 }
 
