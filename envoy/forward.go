@@ -237,18 +237,23 @@ func (f *Forwarder) untrack(c net.Conn) {
 // ErrAddressPermission marks a listener address this process may not bind.
 var ErrAddressPermission = errors.New("address needs privileges")
 
-// AddressPermissionError is an address the Forwarder may not bind: a port below 1024 needs
-// root on Linux, and on macOS on one address (Docker Desktop's privileged helper bound them
-// when Docker published each service). Cause is why the privileged helper did not open it
-// either, when it was asked.
+// AddressPermissionError is an address the Forwarder, or a native Envoy (ByEnvoy), may not
+// bind: a port below 1024 needs root on Linux, and on macOS on one address (Docker Desktop's
+// privileged helper bound them when Docker published each service). Cause is why the
+// privileged helper did not open it either, when it was asked.
 type AddressPermissionError struct {
 	Listener string
 	Address  string // host:port
 	Cause    error
+	ByEnvoy  bool // the native runtime's Envoy, which runs as the user, tried
 }
 
 func (e *AddressPermissionError) Error() string {
-	msg := fmt.Sprintf("listener %s: binding %s needs privileges this process lacks (a port below 1024 needs root on Linux, and on macOS on one address)", e.Listener, e.Address)
+	who := "this process lacks"
+	if e.ByEnvoy {
+		who = "the local Envoy, running as you, lacks"
+	}
+	msg := fmt.Sprintf("listener %s: binding %s needs privileges %s (a port below 1024 needs root on Linux, and on macOS on one address)", e.Listener, e.Address, who)
 	if e.Cause != nil {
 		msg += ", and the privileged helper did not open it: " + e.Cause.Error()
 	}

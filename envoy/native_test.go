@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/meshjoin/meshjoin/testbed"
 )
 
 // svc is a one-port service "<name>.<ns>"; the caller sets ListenIP.
@@ -131,23 +132,9 @@ func TestNativeEndToEnd(t *testing.T) {
 		}
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprint(conn, "GET /chat HTTP/1.1\r\nHost: ratings.bookinfo:9080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-		r := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(r, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("status %s, want 101", resp.Status)
-		}
-		line, err := r.ReadString('\n')
-		if err != nil || !strings.Contains(line, "proto=HTTP/1.1 alpn=http/1.1") {
-			t.Fatalf("first line %q (%v)", line, err)
-		}
-		fmt.Fprint(conn, "hello over the upgrade\n")
-		if echo, err := r.ReadString('\n'); err != nil || echo != "hello over the upgrade\n" {
-			t.Errorf("echo %q (%v)", echo, err)
+		hello, err := testbed.WebsocketEcho(conn, "ratings.bookinfo:9080", "hello over the upgrade\n")
+		if err != nil || !strings.Contains(hello, "proto=HTTP/1.1 alpn=http/1.1") {
+			t.Fatalf("first line %q (%v)", hello, err)
 		}
 		if h := last("outbound_.9080_._.ratings.bookinfo.svc.cluster.local"); !slices.Equal(h.ALPN, []string{"istio-http/1.1", "istio", "http/1.1"}) || h.PeerURI != wantPeer {
 			t.Errorf("handshake %+v", h)

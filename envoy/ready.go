@@ -168,11 +168,17 @@ func readyTargets(names []string) (listeners, clusters []string) {
 	return names, names
 }
 
-var cannotBind = regexp.MustCompile(`cannot bind '([^']+)': Address already in use`)
+var (
+	cannotBind     = regexp.MustCompile(`cannot bind '([^']+)': Address already in use`)
+	cannotBindPriv = regexp.MustCompile(`cannot bind '([^']+)': Permission denied`)
+)
 
 func listenerError(name, details string) error {
 	if m := cannotBind.FindStringSubmatch(details); m != nil {
 		return &AddressInUseError{Listener: name, Address: m[1]}
+	}
+	if m := cannotBindPriv.FindStringSubmatch(details); m != nil {
+		return &AddressPermissionError{Listener: name, Address: m[1], ByEnvoy: true}
 	}
 	return fmt.Errorf("listener %s: envoy rejected it: %s", name, details)
 }

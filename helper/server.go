@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,13 +33,19 @@ type Server struct {
 	hostsPath string
 	// run executes an ifconfig command (tests record instead).
 	run func(argv []string) error
+	// aliasOS tells whether this OS needs loopback aliases (macOS); a field so that tests on
+	// Linux can check the macOS path with run recording.
+	aliasOS bool
 
 	mu sync.Mutex
+	// aliasOwners is who added each alias while this helper runs: one user may not remove,
+	// or add again, another user's (root may). Forgotten on restart, like the aliases on reboot.
+	aliasOwners map[netip.Addr]int
 }
 
 // NewServer serves cfg's rules on the system hosts file.
 func NewServer(cfg *Config, log *slog.Logger) *Server {
-	return &Server{cfg: cfg, log: log, hostsPath: hosts.SystemPath(), run: runCommand}
+	return &Server{cfg: cfg, log: log, hostsPath: hosts.SystemPath(), run: runCommand, aliasOS: hosts.NeedsAliases(runtime.GOOS), aliasOwners: map[netip.Addr]int{}}
 }
 
 const maxBody = 1 << 20
@@ -192,11 +199,19 @@ func (s *Server) aliases(uid int, req AliasRequest) (*AliasReply, error) {
 		s.log.Warn("refused", "uid", uid, "why", err.Error())
 		return nil, err
 	}
-	if !hosts.NeedsAliases(runtime.GOOS) {
+	if !s.aliasOS {
 		return &AliasReply{Note: "all of 127.0.0.0/8 is local on " + runtime.GOOS + ": no alias needed"}, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, a := range append(append([]netip.Addr{}, req.Add...), req.Remove...) {
+		if owner, ok := s.aliasOwners[a]; ok && owner != uid && uid != 0 {
+			err := refusal(KindConflict, "another user's session uses it: choose another --address-range, or wait for that session to end",
+				"alias %s refused: uid %d added it", a, owner)
+			s.log.Warn("refused", "uid", uid, "why", err.Message)
+			return nil, err
+		}
+	}
 	reply := &AliasReply{}
 	for _, a := range req.Remove {
 		if !hosts.Aliasable(a) {
@@ -204,6 +219,7 @@ func (s *Server) aliases(uid int, req AliasRequest) (*AliasReply, error) {
 		}
 		argv := hosts.AliasRemoveCommand(a)
 		// An alias already gone (a reboot, or a clean-up run twice) is not a failure.
+		delete(s.aliasOwners, a)
 		if err := s.run(argv); err != nil {
 			s.log.Warn("alias removal failed", "uid", uid, "addr", a, "err", err)
 			continue
@@ -219,6 +235,7 @@ func (s *Server) aliases(uid int, req AliasRequest) (*AliasReply, error) {
 		if err := s.run(argv); err != nil {
 			return reply, refusal(KindFailed, "", "%s: %v", strings.Join(argv, " "), err)
 		}
+		s.aliasOwners[a] = uid
 		reply.Ran = append(reply.Ran, argv)
 		s.log.Info("loopback alias added", "uid", uid, "addr", a)
 	}

@@ -249,3 +249,27 @@ func TestServerOwnership(t *testing.T) {
 		t.Fatalf("a refused request changed the file: %q", got)
 	}
 }
+
+// TestServerAliasOwnership checks the macOS path (commands recorded): an alias one user added
+// can be neither removed nor added again by another user, whose whole request is then refused
+// before any command runs; its owner and root may; once removed, anyone may add it.
+func TestServerAliasOwnership(t *testing.T) {
+	var ran []string
+	s := &Server{cfg: &Config{UIDs: []int{1000, 1001}, Range: testRange}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		run: func(argv []string) error { ran = append(ran, strings.Join(argv, " ")); return nil }, aliasOS: true, aliasOwners: map[netip.Addr]int{}}
+	a, b := netip.MustParseAddr("127.77.1.1"), netip.MustParseAddr("127.77.1.2")
+	step := func(uid int, req AliasRequest, wantKind string, wantRan ...string) {
+		t.Helper()
+		ran = nil
+		_, err := s.aliases(uid, req)
+		if kindOf(err) != wantKind || strings.Join(ran, "; ") != strings.Join(wantRan, "; ") {
+			t.Fatalf("uid %d %+v: %v, ran %q; want kind %q, ran %q", uid, req, err, ran, wantKind, wantRan)
+		}
+	}
+	step(1000, AliasRequest{Add: []netip.Addr{a}}, "", "ifconfig lo0 alias 127.77.1.1/32 up")
+	step(1001, AliasRequest{Remove: []netip.Addr{a}}, KindConflict)
+	step(1001, AliasRequest{Add: []netip.Addr{b, a}}, KindConflict) // b is not added either
+	step(1000, AliasRequest{Remove: []netip.Addr{a}}, "", "ifconfig lo0 -alias 127.77.1.1")
+	step(1001, AliasRequest{Add: []netip.Addr{a}}, "", "ifconfig lo0 alias 127.77.1.1/32 up")
+	step(0, AliasRequest{Remove: []netip.Addr{a}}, "", "ifconfig lo0 -alias 127.77.1.1")
+}

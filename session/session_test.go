@@ -132,6 +132,11 @@ func TestServiceStatusSaysWhy(t *testing.T) {
 	if ss := serviceStatus(js, nil); ss.Problem != "" {
 		t.Fatalf("no stats, problem %q", ss.Problem)
 	}
+	// A websocket goes through the port's upgrade cluster, and counts as the port's.
+	ss = serviceStatus(js, map[string]uint64{"cluster.x.ns_80.upstream_rq_total": 5, "cluster.x.ns_80.upgrade.upstream_rq_total": 2, "cluster.x.ns_80.upgrade.upstream_cx_active": 1})
+	if ss.Requests != 7 || ss.ActiveConns != 1 {
+		t.Fatalf("with a websocket: %+v", ss)
+	}
 }
 
 // Published mode (Docker Desktop's, emulated): Docker publishes one port for Envoy's listener,

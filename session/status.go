@@ -74,13 +74,19 @@ func ReadStatus(ctx context.Context, stateDir string) (Status, error) {
 func serviceStatus(js JoinedService, stats map[string]uint64) ServiceStatus {
 	ss := ServiceStatus{JoinedService: js}
 	for _, p := range js.Ports {
-		// Envoy writes ':' in stat names as '_' ("cluster.ratings.bookinfo_9080.").
-		c := "cluster." + strings.ReplaceAll(p.Cluster, ":", "_") + "."
-		ss.Requests += stats[c+"upstream_rq_total"] + stats[c+"upstream_cx_total"]*boolInt(p.Protocol == "tcp")
-		ss.Errors += stats[c+"upstream_rq_5xx"] + stats[c+"upstream_cx_connect_fail"] + stats[c+"ssl.connection_error"]
-		ss.ActiveConns += stats[c+"upstream_cx_active"]
-		ss.IdentityErrors += stats[c+"ssl.fail_verify_san"]
-		ss.TLSErrors += stats[c+"ssl.fail_verify_error"] + stats[c+"ssl.fail_verify_cert_hash"]
+		clusters := []string{p.Cluster}
+		if envoy.Protocol(p.Protocol) == envoy.HTTP {
+			clusters = append(clusters, envoy.UpgradeClusterName(p.Cluster)) // websockets
+		}
+		for _, name := range clusters {
+			// Envoy writes ':' in stat names as '_' ("cluster.ratings.bookinfo_9080.").
+			c := "cluster." + strings.ReplaceAll(name, ":", "_") + "."
+			ss.Requests += stats[c+"upstream_rq_total"] + stats[c+"upstream_cx_total"]*boolInt(p.Protocol == "tcp")
+			ss.Errors += stats[c+"upstream_rq_5xx"] + stats[c+"upstream_cx_connect_fail"] + stats[c+"ssl.connection_error"]
+			ss.ActiveConns += stats[c+"upstream_cx_active"]
+			ss.IdentityErrors += stats[c+"ssl.fail_verify_san"]
+			ss.TLSErrors += stats[c+"ssl.fail_verify_error"] + stats[c+"ssl.fail_verify_cert_hash"]
+		}
 	}
 	switch {
 	case ss.IdentityErrors > 0:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -66,11 +67,30 @@ func (a *echoApp) addr() string { return a.listener.Addr().String() }
 func (a *echoApp) stop()        { a.stopFn() }
 
 func (a *echoApp) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		a.serveUpgrade(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(EchoReply{
 		Service: a.service, Port: a.port, Protocol: ProtocolHTTP, Path: r.URL.Path,
 		Caller: CallerFromXFCC(r.Header.Get("X-Forwarded-Client-Cert")), HTTPVer: r.Proto,
 	})
+}
+
+// serveUpgrade accepts a websocket upgrade: 101, one line saying who called over what, then
+// every byte echoed (the framing is the client's business: the mesh carries bytes).
+func (a *echoApp) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "upgrade over "+r.Proto, http.StatusBadRequest)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nservice=%s caller=%s proto=%s\n",
+		a.service, CallerFromXFCC(r.Header.Get("X-Forwarded-Client-Cert")), r.Proto)
+	rw.Flush()
+	_, _ = io.Copy(conn, rw)
 }
 
 type grpcEcho struct {
@@ -143,4 +163,28 @@ func CallerFromXFCC(xfcc string) string {
 		}
 	}
 	return ""
+}
+
+// WebsocketEcho upgrades conn (to host, path /chat) to a websocket as a client would, reads the
+// server's first line, sends line (ending in "\n") and checks that it comes back. hello is the
+// first line: who answered, over what.
+func WebsocketEcho(conn net.Conn, host, line string) (hello string, err error) {
+	fmt.Fprintf(conn, "GET /chat HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", host)
+	rd := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return "", fmt.Errorf("upgrade answered %s, want 101", resp.Status)
+	}
+	if hello, err = rd.ReadString('\n'); err != nil {
+		return hello, err
+	}
+	fmt.Fprint(conn, line)
+	if echo, err := rd.ReadString('\n'); err != nil || echo != line {
+		return hello, fmt.Errorf("echo %q (%v), want %q", echo, err, line)
+	}
+	return hello, nil
 }

@@ -205,6 +205,8 @@ func inboundHCM(p Port, cluster string) *listenerv3.Filter {
 		StatPrefix:     "inbound_" + p.Name,
 		CodecType:      hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: route},
+		// Websockets reach the app, as through Istio's sidecars (its HCMs allow the upgrade).
+		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
 		// Pass the caller's identity to the app, as Istio's sidecar does.
 		ForwardClientCertDetails:    hcmv3.HttpConnectionManager_APPEND_FORWARD,
 		SetCurrentClientCertDetails: &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{Uri: true},

@@ -144,7 +144,13 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // startJoin starts join and waits until it says it joined (or fails the test).
 func (e *env) startJoin(args ...string) *running {
 	e.t.Helper()
-	r := &running{cmd: exec.Command(binary(e.t), args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	return e.startJoinCmd(exec.Command(binary(e.t), args...))
+}
+
+// startJoinCmd is startJoin for a join started another way (under setpriv, say).
+func (e *env) startJoinCmd(cmd *exec.Cmd) *running {
+	e.t.Helper()
+	r := &running{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	if e.extraEnv != nil {
 		r.cmd.Env = append(os.Environ(), e.extraEnv...)
 	}

@@ -21,24 +21,12 @@ import (
 // port 80 by name, and nothing listens there once it ends. Without a helper, the same join
 // stops before anything starts, saying what to install, and changes nothing.
 func TestHelperOpensPrivilegedPortForPublishedMode(t *testing.T) {
-	before, err := os.ReadFile("/etc/hosts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if after, _ := os.ReadFile("/etc/hosts"); !bytes.Equal(after, before) {
-			t.Errorf("/etc/hosts changed:\n%q\nwant\n%q", after, before)
-		}
-	})
+	keepEtcHosts(t)
 	tb := testbed.Shared(t)
 	tb.EmulateDockerDesktop(t)
 	w := newHelperWorld(t)
 	u := w.inside
-	kubeconfig := filepath.Join(u.home, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, must(os.ReadFile(tb.DeveloperKubeconfig)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w.give(u, kubeconfig)
+	kubeconfig := w.kubeconfigFor(u, tb)
 	stateDir := filepath.Join(u.home, "state")
 	join := func(extra ...string) []string {
 		return append([]string{"--kubeconfig", kubeconfig, "--state-dir", stateDir, "join", "--identity", "dev/alice",
@@ -61,7 +49,7 @@ func TestHelperOpensPrivilegedPortForPublishedMode(t *testing.T) {
 	}
 	var out bytes.Buffer
 	noHelper.Stdout, noHelper.Stderr = &out, &out
-	err = noHelper.Run()
+	err := noHelper.Run()
 	if code := noHelper.ProcessState.ExitCode(); code != exitPermission || !strings.Contains(out.String(), "sudo meshjoin helper install") ||
 		!strings.Contains(out.String(), ":80 needs privileges") {
 		t.Fatalf("published join of a port-80 service without a helper: exit %d (%v), want %d naming the helper:\n%s", code, err, exitPermission, &out)

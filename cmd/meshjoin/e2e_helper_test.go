@@ -204,17 +204,35 @@ func (w *helperWorld) give(u helperAccount, path string) {
 	}
 }
 
-func TestHelperUnprivilegedUser(t *testing.T) {
+// keepEtcHosts registers a check that /etc/hosts ends byte for byte as it is now. Called
+// first in a test, it runs last: after every session and the helper ended.
+func keepEtcHosts(t *testing.T) []byte {
+	t.Helper()
 	before, err := os.ReadFile("/etc/hosts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Registered first, so checked last: after every session and the helper ended.
 	t.Cleanup(func() {
 		if after, _ := os.ReadFile("/etc/hosts"); !bytes.Equal(after, before) {
 			t.Errorf("/etc/hosts changed:\n%q\nwant\n%q", after, before)
 		}
 	})
+	return before
+}
+
+// kubeconfigFor gives u a copy of the test mesh's developer kubeconfig, in u's home.
+func (w *helperWorld) kubeconfigFor(u helperAccount, tb *testbed.Testbed) string {
+	w.t.Helper()
+	kubeconfig := filepath.Join(u.home, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, must(os.ReadFile(tb.DeveloperKubeconfig)), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	w.give(u, kubeconfig)
+	return kubeconfig
+}
+
+func TestHelperUnprivilegedUser(t *testing.T) {
+	before := keepEtcHosts(t)
 	tb := testbed.Shared(t)
 	w := newHelperWorld(t)
 	u := w.inside
@@ -224,11 +242,7 @@ func TestHelperUnprivilegedUser(t *testing.T) {
 			t.Fatalf("sudo is on the test user's PATH: %s", out)
 		}
 	}
-	kubeconfig := filepath.Join(u.home, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, must(os.ReadFile(tb.DeveloperKubeconfig)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w.give(u, kubeconfig)
+	kubeconfig := w.kubeconfigFor(u, tb)
 	stateDir := filepath.Join(u.home, "state")
 
 	// helper status, as the user: installed by hand here (no service file), running, allowed.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/meshjoin/meshjoin/envoy"
 	"github.com/meshjoin/meshjoin/session"
+	"github.com/meshjoin/meshjoin/testbed"
 )
 
 // Acceptance 1: HTTP, gRPC, TCP and port-80 services answer through the local Envoy, each
@@ -300,12 +301,34 @@ func TestImposterIsRefusedAndStatusSaysWhy(t *testing.T) {
 	if !strings.Contains(line, "identity that is not expected") || !strings.Contains(line, "spiffe://"+e.tb.TrustDomain+"/ns/bookinfo/sa/imposter") {
 		t.Fatalf("status does not say why:\n%s", out)
 	}
+	// A websocket to ratings (its port's upgrade cluster) counts as one of its requests.
+	websocketEcho(t, e.addr("ratings.bookinfo")+":9080")
 	code, out, _ = e.run(e.args("status", "-o", "json")...)
 	var st session.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !st.Running || len(st.Services) != 2 {
 		t.Fatalf("status -o json: %d %s", code, out)
 	}
+	for _, ss := range st.Services {
+		if ss.Key == "ratings.bookinfo" && ss.Requests != 2 {
+			t.Errorf("ratings: %d requests in status, want 2 (a GET and a websocket)", ss.Requests)
+		}
+	}
 	r.interrupt(t)
+}
+
+// websocketEcho sends one line through a websocket to ratings at addr (the echo app's /chat).
+func websocketEcho(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	hello, err := testbed.WebsocketEcho(conn, "ratings.bookinfo:9080", "hello over the upgrade\n")
+	if err != nil || !strings.Contains(hello, "service=ratings.bookinfo caller=spiffe://") {
+		t.Fatalf("websocket: first line %q (%v)", hello, err)
+	}
 }
 
 // Acceptance 7: rotation with the shortest TTL accepted while requests flow: no failed

@@ -45,6 +45,7 @@ func classify(err error) (int, string) {
 		ideFile   *ide.InvalidFileError
 		ideConfig *ide.UnknownConfigurationError
 		engine    *envoy.EngineError
+		denied    *envoy.AddressPermissionError
 	)
 	var coded exitCoder
 	var helperErr *helper.Error
@@ -91,6 +92,8 @@ func classify(err error) (int, string) {
 		return exitConflict, "something else listens there: stop it, or give the proxy another port with --proxy-port"
 	case errors.As(err, &inUse), errors.Is(err, envoy.ErrAddressInUse):
 		return exitConflict, "something else listens there: stop it, or choose other addresses with --address-range"
+	case errors.As(err, &denied) && denied.ByEnvoy:
+		return exitPermission, "the native runtime's Envoy runs as you: use the Docker runtime (--runtime docker, whose Envoy binds as the container's root), run meshjoin as root, or join services on ports from 1024 up"
 	case errors.Is(err, envoy.ErrAddressPermission):
 		return exitPermission, "with --envoy-network published meshjoin itself listens on the services' addresses: install the privileged helper once (`sudo meshjoin helper install`), which opens ports below 1024 for it; or run meshjoin as root, or join services on ports from 1024 up"
 	case errors.As(err, &missing):
