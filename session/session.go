@@ -1,10 +1,11 @@
 // Package session is the join lifecycle, the one API the CLI, the TUI and the background
-// session drive: plan → token → certificate → Envoy → hosts, undone in reverse, with a state
-// file so that a session whose process died is cleaned up by `leave` or by the next `join`.
+// session drive: plan → token → certificate → Envoy → hosts (Envoy's start runs beside the
+// first three), undone in reverse, with a state file so that a session whose process died is
+// cleaned up by `leave` or by the next `join`.
 //
 // The files follow the seams: config.go (defaults and validation), plan.go (pure planning),
 // discover.go (mesh settings, gateway, catalogue), rotation.go (certificate and renewal),
-// proxy.go and heal.go (xDS server, Envoy, restarts), hostsstep.go (the hosts block),
+// proxy.go, early.go and heal.go (xDS server, Envoy's start beside the discovery, restarts), hostsstep.go (the hosts block),
 // preview.go (--dry-run), and this file, the orchestrator and its operation contract.
 package session
 
