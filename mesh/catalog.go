@@ -234,21 +234,37 @@ func (c *Catalog) Start(ctx context.Context) error {
 	core, disc := c.client.CoreV1(), c.client.DiscoveryV1()
 	byNamespace := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
 	c.namespaces = typed(&corev1.Namespace{},
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return core.Namespaces().List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return core.Namespaces().Watch(ctx, o) }, nil)
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return core.Namespaces().List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return core.Namespaces().Watch(ctx, o)
+		}, nil)
 	c.services = typed(&corev1.Service{},
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return core.Services("").List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return core.Services("").Watch(ctx, o) }, byNamespace)
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return core.Services("").List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return core.Services("").Watch(ctx, o)
+		}, byNamespace)
 	// Slices and pods get only the indexes read here: a namespace index is never used for
 	// them, and with 10,000 services it costs megabytes.
 	c.slices = typed(&discoveryv1.EndpointSlice{},
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return disc.EndpointSlices("").List(ctx, o) },
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return disc.EndpointSlices("").Watch(ctx, o) },
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return disc.EndpointSlices("").List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return disc.EndpointSlices("").Watch(ctx, o)
+		},
 		cache.Indexers{indexSliceByService: sliceServiceIndex, indexSliceByPod: slicePodIndex})
 	if podsReadable {
 		c.pods = typed(&corev1.Pod{},
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return core.Pods("").List(ctx, o) },
-			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return core.Pods("").Watch(ctx, o) },
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return core.Pods("").List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return core.Pods("").Watch(ctx, o)
+			},
 			cache.Indexers{indexPodByLabel: podLabelIndex})
 	}
 	var dynamicInformers []cache.SharedIndexInformer
