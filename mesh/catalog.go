@@ -19,12 +19,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
@@ -107,6 +106,7 @@ type Catalog struct {
 	warnings  []string
 	watchErrs map[string]error     // resource → latest list/watch error
 	stale     map[string]staleMark // what makes the catalogue stale now, by resource ("": liveness); health.go
+	gate      *apiGate             // holds the informers while the API server is down; gate.go
 }
 
 // objKey names one catalogue entry.
@@ -147,6 +147,7 @@ func NewCatalog(client kubernetes.Interface, dyn dynamic.Interface, cfg *Config,
 		names:         map[string][]nameRef{},
 		watchErrs:     map[string]error{},
 		stale:         map[string]staleMark{},
+		gate:          newAPIGate(),
 		rejected:      map[objKey]string{},
 	}
 	if cfg != nil {
@@ -222,51 +223,86 @@ func (c *Catalog) Start(ctx context.Context) error {
 			"a ServiceEntry that selects VMs checks their identity against the trust-domain prefix only")
 	}
 
+	// Every informer lists and watches behind the gate (gate.go); the typed ones through the
+	// factory, which starts and stops them, the dynamic ones on their own.
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0)
-	c.namespaces = factory.Core().V1().Namespaces().Informer()
-	c.services = factory.Core().V1().Services().Informer()
-	// Slices and pods get only the indexes read here: the factory's default namespace index is
-	// never used for them, and with 10,000 services it costs megabytes.
-	c.slices = factory.InformerFor(&discoveryv1.EndpointSlice{}, func(cl kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		return discoveryinformers.NewEndpointSliceInformer(cl, metav1.NamespaceAll, resync,
-			cache.Indexers{indexSliceByService: sliceServiceIndex, indexSliceByPod: slicePodIndex})
-	})
-	if podsReadable {
-		c.pods = factory.InformerFor(&corev1.Pod{}, func(cl kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-			return coreinformers.NewPodInformer(cl, metav1.NamespaceAll, resync, cache.Indexers{indexPodByLabel: podLabelIndex})
+	typed := func(obj runtime.Object, listFn cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext, indexers cache.Indexers) cache.SharedIndexInformer {
+		return factory.InformerFor(obj, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+			return c.gate.informer(&cache.ListWatch{ListWithContextFunc: listFn, WatchFuncWithContext: watchFn}, c.client, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
 		})
 	}
-	var dynFactory dynamicinformer.DynamicSharedInformerFactory
-	if entriesOK || peerOK || gwOK {
-		dynFactory = dynamicinformer.NewDynamicSharedInformerFactory(c.dyn, 0)
+	core, disc := c.client.CoreV1(), c.client.DiscoveryV1()
+	byNamespace := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+	c.namespaces = typed(&corev1.Namespace{},
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return core.Namespaces().List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return core.Namespaces().Watch(ctx, o)
+		}, nil)
+	c.services = typed(&corev1.Service{},
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return core.Services("").List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return core.Services("").Watch(ctx, o)
+		}, byNamespace)
+	// Slices and pods get only the indexes read here: a namespace index is never used for
+	// them, and with 10,000 services it costs megabytes.
+	c.slices = typed(&discoveryv1.EndpointSlice{},
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return disc.EndpointSlices("").List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return disc.EndpointSlices("").Watch(ctx, o)
+		},
+		cache.Indexers{indexSliceByService: sliceServiceIndex, indexSliceByPod: slicePodIndex})
+	if podsReadable {
+		c.pods = typed(&corev1.Pod{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return core.Pods("").List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return core.Pods("").Watch(ctx, o)
+			},
+			cache.Indexers{indexPodByLabel: podLabelIndex})
+	}
+	var dynamicInformers []cache.SharedIndexInformer
+	dynamic := func(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+		r := c.dyn.Resource(gvr)
+		inf := c.gate.informer(&cache.ListWatch{
+			ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) },
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return r.Watch(ctx, o) },
+		}, c.dyn, &unstructured.Unstructured{}, cache.SharedIndexInformerOptions{Indexers: byNamespace, ObjectDescription: gvr.String()})
+		dynamicInformers = append(dynamicInformers, inf)
+		return inf
 	}
 	if weOK {
-		c.workloadEntries = dynFactory.ForResource(weGVR).Informer()
+		c.workloadEntries = dynamic(weGVR)
 	}
 	if entriesOK {
-		c.entries = dynFactory.ForResource(entriesGVR).Informer()
+		c.entries = dynamic(entriesGVR)
 		c.entriesGVR = entriesGVR
 	}
 	if peerOK {
-		c.peerAuths = dynFactory.ForResource(peerGVR).Informer()
+		c.peerAuths = dynamic(peerGVR)
 	}
 	if gwOK {
-		c.gateways = dynFactory.ForResource(gwGVR).Informer()
+		c.gateways = dynamic(gwGVR)
 	}
 	if err := c.setUpInformers(); err != nil {
 		return fmt.Errorf("service catalogue: %w", err)
 	}
 
 	factory.Start(ctx.Done())
-	if dynFactory != nil {
-		dynFactory.Start(ctx.Done())
+	var dynamicRunning sync.WaitGroup
+	for _, inf := range dynamicInformers {
+		dynamicRunning.Go(func() { inf.RunWithContext(ctx) })
 	}
 	go func() {
 		<-ctx.Done()
 		factory.Shutdown()
-		if dynFactory != nil {
-			dynFactory.Shutdown()
-		}
+		dynamicRunning.Wait()
 	}()
 	if err := c.waitForSync(ctx); err != nil {
 		return err

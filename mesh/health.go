@@ -15,8 +15,8 @@ import (
 // it so: a list or watch that fails in a way client-go reports (the informers' watch error
 // handler: timeouts, TLS, server errors), and a small liveness request (GET /version), since a
 // reflector retries a refused watch quietly, without calling the handler. It is fresh again
-// once the API answers and no informer reports an error; the informers then resume their
-// watches (or list again) on their own back-off.
+// once the API answers and no informer reports an error. While the liveness request fails,
+// the informers' lists and watches wait (gate.go), and resume when it answers.
 
 // Liveness request pace: rare while fresh, every second while stale, so that the return of
 // the API is seen at once.
@@ -132,6 +132,10 @@ func (c *Catalog) askVersion(ctx context.Context, rc rest.Interface) {
 	if ctx.Err() != nil {
 		return
 	}
+	// An answer that is an error (401, 403, 5xx) is still an answer: lists and watches fail on
+	// their own then, and the gate stays open.
+	var answered apierrors.APIStatus
+	c.gate.set(err == nil || errors.As(err, &answered))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch m, ok := c.stale[""]; {
