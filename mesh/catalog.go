@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -226,54 +225,26 @@ func (c *Catalog) Start(ctx context.Context) error {
 	// Every informer lists and watches behind the gate (gate.go); the typed ones through the
 	// factory, which starts and stops them, the dynamic ones on their own.
 	factory := informers.NewSharedInformerFactoryWithOptions(c.client, 0)
-	typed := func(obj runtime.Object, listFn cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext, indexers cache.Indexers) cache.SharedIndexInformer {
+	typed := func(obj runtime.Object, lw *cache.ListWatch, indexers cache.Indexers) cache.SharedIndexInformer {
 		return factory.InformerFor(obj, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
-			return c.gate.informer(&cache.ListWatch{ListWithContextFunc: listFn, WatchFuncWithContext: watchFn}, c.client, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
+			return c.gate.informer(lw, c.client, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
 		})
 	}
-	core, disc := c.client.CoreV1(), c.client.DiscoveryV1()
+	core := c.client.CoreV1()
 	byNamespace := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
-	c.namespaces = typed(&corev1.Namespace{},
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Namespaces().List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return core.Namespaces().Watch(ctx, o)
-		}, nil)
-	c.services = typed(&corev1.Service{},
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return core.Services("").List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return core.Services("").Watch(ctx, o)
-		}, byNamespace)
+	c.namespaces = typed(&corev1.Namespace{}, listWatch(core.Namespaces()), nil)
+	c.services = typed(&corev1.Service{}, listWatch(core.Services("")), byNamespace)
 	// Slices and pods get only the indexes read here: a namespace index is never used for
 	// them, and with 10,000 services it costs megabytes.
-	c.slices = typed(&discoveryv1.EndpointSlice{},
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return disc.EndpointSlices("").List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return disc.EndpointSlices("").Watch(ctx, o)
-		},
+	c.slices = typed(&discoveryv1.EndpointSlice{}, listWatch(c.client.DiscoveryV1().EndpointSlices("")),
 		cache.Indexers{indexSliceByService: sliceServiceIndex, indexSliceByPod: slicePodIndex})
 	if podsReadable {
-		c.pods = typed(&corev1.Pod{},
-			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return core.Pods("").List(ctx, o)
-			},
-			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return core.Pods("").Watch(ctx, o)
-			},
-			cache.Indexers{indexPodByLabel: podLabelIndex})
+		c.pods = typed(&corev1.Pod{}, listWatch(core.Pods("")), cache.Indexers{indexPodByLabel: podLabelIndex})
 	}
 	var dynamicInformers []cache.SharedIndexInformer
 	dynamic := func(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
-		r := c.dyn.Resource(gvr)
-		inf := c.gate.informer(&cache.ListWatch{
-			ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) },
-			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return r.Watch(ctx, o) },
-		}, c.dyn, &unstructured.Unstructured{}, cache.SharedIndexInformerOptions{Indexers: byNamespace, ObjectDescription: gvr.String()})
+		inf := c.gate.informer(listWatch(c.dyn.Resource(gvr)), c.dyn, &unstructured.Unstructured{},
+			cache.SharedIndexInformerOptions{Indexers: byNamespace, ObjectDescription: gvr.String()})
 		dynamicInformers = append(dynamicInformers, inf)
 		return inf
 	}

@@ -65,6 +65,17 @@ func (g *apiGate) informer(lw *cache.ListWatch, client any, obj runtime.Object, 
 	return cache.NewSharedIndexInformerWithOptions(&gatedListWatch{lw: lw, gate: g, noWatchList: watchlist.DoesClientNotSupportWatchListSemantics(client)}, obj, opts)
 }
 
+// listWatch lists and watches through one resource of a typed or dynamic client.
+func listWatch[L runtime.Object](r interface {
+	List(context.Context, metav1.ListOptions) (L, error)
+	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)
+}) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) },
+		WatchFuncWithContext: r.Watch,
+	}
+}
+
 // gatedListWatch is a list-watch whose every list and watch waits at the gate first.
 type gatedListWatch struct {
 	lw          *cache.ListWatch
