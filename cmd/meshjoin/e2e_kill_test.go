@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,4 +198,40 @@ func withoutFlag(t *testing.T, args []string, flag string) []string {
 	}
 	t.Fatalf("flag %s not in %v", flag, args)
 	return nil
+}
+
+// kill -9 while Envoy's container is being made: the state file is written just before the
+// engine is asked (image check, creation, bootstrap, start), and the kill lands at several
+// points after it, mostly while the engine still creates the container (hundreds of
+// milliseconds on vfs), which it finishes after meshjoin died. `leave`, or the next join,
+// must wait for that creation and remove its container (envoy/docker_claim.go).
+func TestKill9DuringEnvoyStart(t *testing.T) {
+	for _, after := range []time.Duration{0, 30 * time.Millisecond, 80 * time.Millisecond} {
+		for _, then := range []string{"leave", "join"} {
+			t.Run(fmt.Sprintf("%s after the state file then %s", after, then), func(t *testing.T) {
+				e := newEnv(t)
+				r := e.startUntil("", e.faultJoinArgs("ratings.bookinfo")...)
+				statePath := filepath.Join(e.stateDir, "state.json")
+				for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Millisecond) {
+					if _, err := os.Stat(statePath); err == nil {
+						break
+					}
+					select {
+					case <-r.done:
+						t.Fatalf("join exited before writing its state file:\n%s", r.stderr)
+					default:
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no state file in 90s:\n%s", r.stderr)
+					}
+				}
+				time.Sleep(after) // where the kill lands; the checks below hold wherever it does
+				r.kill9()
+				b, _ := os.ReadFile(statePath)
+				t.Logf("killed %s after the state file; container recorded: %q", after, stateField(b, "containerID"))
+				e.cleanUpAfterKill(then)
+				e.stateDirClean()
+			})
+		}
+	}
 }
