@@ -111,15 +111,20 @@ type rotatorRun struct {
 	done    chan error
 }
 
-func startRotator(t *testing.T, current *certs.Bundle, clock *fakeClock, ttl time.Duration) *rotatorRun {
-	t.Helper()
-	r := &rotatorRun{
+// newRotatorRun is a run's channels and an issuer of certificates valid for ttl.
+func newRotatorRun(clock *fakeClock, ttl time.Duration) *rotatorRun {
+	return &rotatorRun{
 		clock:   clock,
 		issuer:  &scriptedIssuer{clock: clock, ttl: ttl, results: make(chan error, 16), calls: make(chan time.Time, 16)},
 		renewed: make(chan *certs.Bundle, 16),
 		errs:    make(chan error, 16),
 		done:    make(chan error, 1),
 	}
+}
+
+func startRotator(t *testing.T, current *certs.Bundle, clock *fakeClock, ttl time.Duration) *rotatorRun {
+	t.Helper()
+	r := newRotatorRun(clock, ttl)
 	rot := &certs.Rotator{
 		Issuer:  r.issuer,
 		OnRenew: func(b *certs.Bundle) { r.renewed <- b },
@@ -388,13 +393,7 @@ func TestRotatorRenewsOnWake(t *testing.T) {
 // runRotator starts a rotator with back-off bo.
 func runRotator(t *testing.T, current *certs.Bundle, clock *fakeClock, bo backoff.BackOff) *rotatorRun {
 	t.Helper()
-	r := &rotatorRun{
-		clock:   clock,
-		issuer:  &scriptedIssuer{clock: clock, ttl: time.Hour, results: make(chan error, 16), calls: make(chan time.Time, 16)},
-		renewed: make(chan *certs.Bundle, 16),
-		errs:    make(chan error, 16),
-		done:    make(chan error, 1),
-	}
+	r := newRotatorRun(clock, time.Hour)
 	rot := &certs.Rotator{
 		Issuer:  r.issuer,
 		OnRenew: func(b *certs.Bundle) { r.renewed <- b },
@@ -420,13 +419,7 @@ func TestRotatorProbeEndsTheWait(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(t0)
 	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-15 * time.Second), NotAfter: t0.Add(15 * time.Second)}
-	r := &rotatorRun{
-		clock:   clock,
-		issuer:  &scriptedIssuer{clock: clock, ttl: 30 * time.Second, results: make(chan error, 16), calls: make(chan time.Time, 16)},
-		renewed: make(chan *certs.Bundle, 16),
-		errs:    make(chan error, 16),
-		done:    make(chan error, 1),
-	}
+	r := newRotatorRun(clock, 30*time.Second)
 	var probes atomic.Int32
 	answers := 3 // the CA answers at the third probe
 	rot := &certs.Rotator{
@@ -466,13 +459,7 @@ func TestRotatorProbesOnlyAnUnreachableCA(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(t0)
 	current := &certs.Bundle{Identity: me, NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour)}
-	r := &rotatorRun{
-		clock:   clock,
-		issuer:  &scriptedIssuer{clock: clock, ttl: time.Hour, results: make(chan error, 16), calls: make(chan time.Time, 16)},
-		renewed: make(chan *certs.Bundle, 16),
-		errs:    make(chan error, 16),
-		done:    make(chan error, 1),
-	}
+	r := newRotatorRun(clock, time.Hour)
 	rot := &certs.Rotator{
 		Issuer:  r.issuer,
 		OnError: func(err error) { r.errs <- err },
