@@ -146,21 +146,28 @@ func TestBuildResourcesGolden(t *testing.T) {
 			if !bytes.Equal(got, resourcesJSON(t, again)) {
 				t.Fatal("BuildResources is not deterministic")
 			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("resources differ from %s (run with -update if the change is intended):\n%s", path, diffLines(string(want), string(got)))
-			}
+			checkGolden(t, tc.name, got)
 			envoyValidate(t, envoyPath, res)
 		})
+	}
+}
+
+// checkGolden compares built resources (as JSON) with testdata/<name>.json, which -update
+// rewrites.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("resources differ from %s (run with -update if the change is intended):\n%s", path, diffLines(string(want), string(got)))
 	}
 }
 

@@ -2,7 +2,6 @@ package envoy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -57,19 +54,7 @@ func TestProxyModeGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := resourcesJSON(t, res)
-			path := filepath.Join("testdata", name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("resources differ from %s (run with -update if the change is intended):\n%s", path, diffLines(string(want), string(got)))
-			}
+			checkGolden(t, name, got)
 			envoyValidate(t, envoyPath, res)
 		})
 	}
