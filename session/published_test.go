@@ -7,8 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/meshjoin/meshjoin/testbed"
 )
 
 // Published mode: the forwarder outlives the Envoy container. After `docker kill` the session
@@ -16,14 +14,8 @@ import (
 // joined name to it again, and a service added afterwards answers without another container.
 func TestPublishedForwarderHealsWithContainer(t *testing.T) {
 	checkLeaks(t)
-	cfg := benchConfig(t, "ratings.bookinfo")
-	testbed.Shared(t).EmulateDockerDesktop(t)
-	cfg.EnvoyNetwork = "published"
 	ctx := context.Background()
-	s, err := Join(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := joinPublished(t, "ratings.bookinfo")
 	defer s.Leave(ctx)
 	killed := s.State().ContainerID
 	listening := s.fwd.Addrs()

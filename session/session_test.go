@@ -139,20 +139,27 @@ func TestServiceStatusSaysWhy(t *testing.T) {
 	}
 }
 
+// joinPublished joins services in published mode, with Docker Desktop's forwarding emulated.
+func joinPublished(t *testing.T, services ...string) *Session {
+	t.Helper()
+	cfg := benchConfig(t, services...)
+	testbed.Shared(t).EmulateDockerDesktop(t)
+	cfg.EnvoyNetwork = "published"
+	s, err := Join(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // Published mode (Docker Desktop's, emulated): Docker publishes one port for Envoy's listener,
 // on 127.0.0.1, and meshjoin's forwarder listens on the services' addresses. Adding a service
 // keeps the container, and a connection open to another service goes on; removing one closes
 // its address; a taken address fails the change, which is undone; Leave leaves nothing.
 func TestPublishedNetworkServiceChange(t *testing.T) {
 	checkLeaks(t)
-	cfg := benchConfig(t, "ratings.bookinfo")
-	testbed.Shared(t).EmulateDockerDesktop(t)
-	cfg.EnvoyNetwork = "published"
 	ctx := context.Background()
-	s, err := Join(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := joinPublished(t, "ratings.bookinfo")
 	defer s.Leave(ctx)
 	container := s.State().ContainerID
 	assertLoopbackPublishing(t, container)
@@ -204,7 +211,7 @@ func TestPublishedNetworkServiceChange(t *testing.T) {
 	for _, js := range s.Services() {
 		taken[netip.MustParseAddr(js.Addr)] = true
 	}
-	pp, err := hosts.Allocator{Prefix: cfg.AddressRange}.AddressFor("productpage.bookinfo", taken)
+	pp, err := hosts.Allocator{Prefix: s.cfg.AddressRange}.AddressFor("productpage.bookinfo", taken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +232,7 @@ func TestPublishedNetworkServiceChange(t *testing.T) {
 			t.Fatalf("%s after the failed change: %v", addr, err)
 		}
 	}
-	hostsBytes, _ := os.ReadFile(cfg.HostsFile)
+	hostsBytes, _ := os.ReadFile(s.cfg.HostsFile)
 	if strings.Contains(string(hostsBytes), "productpage") {
 		t.Fatalf("hosts file names productpage after the failed change:\n%s", hostsBytes)
 	}
